@@ -1,0 +1,24 @@
+"""Shared fixtures: where the real data lives, and skipping cleanly when it is absent."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+DATA_DIR = Path(os.environ.get("CALLPULSE_DATA", REPO_ROOT.parent / "shared" / "data"))
+
+
+def require_data(*parts: str) -> Path:
+    """Path under the shared data folder, or skip the test saying what is missing."""
+    path = DATA_DIR.joinpath(*parts)
+    if not path.exists():
+        pytest.skip(f"real data not found at {path} (set CALLPULSE_DATA to the shared data folder)")
+    return path
+
+
+@pytest.fixture
+def data_dir() -> Path:
+    return require_data()
