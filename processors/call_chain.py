@@ -1,0 +1,399 @@
+"""The per-call chain after the front end: turns + emotion + transcripts -> fused turns -> windows -> alerts.
+
+Input (incremental, any order within the allowed lateness):
+    add_turn(turn, emotion | None)   a `SpeechTurn` (its audio is not kept) and its `EmotionResult`;
+                                     None when not scored (agent emotion off) or not back yet — a later
+                                     add_turn with the same turn_id and an emotion revises the turn
+    add_transcript(segment)          a final `TranscriptSegment` (partials are ignored)
+    advance_to(t)                    the source promises every turn *starting* before t was delivered
+    end_call(reason, at_s=None)      closes every window and writes the summary
+Output: each call returns the list of new records, in order: `FusedTurn` (revisions included),
+        `WindowAggregate` (each once, when it closes), `Alert` (right after its window), `CallSummary`.
+
+Event time and lateness.  The watermark is (latest turn start or advance_to time) - allowed lateness;
+windows whose end is <= the watermark close, in order.  Turn *starts* drive it because a turn is only
+delivered once it ends: a long turn must not be overtaken by the short turns that ended inside it.
+Transcripts never move the watermark (platform ASR may run ahead of the audio stages).  A turn that
+overlaps an already closed window is late: it is fused and emitted but kept out of windows and alerts,
+and counted in `CallSummary.late_events_dropped`; so is a transcript that would revise a turn inside a
+closed window (the revision is still emitted).  Hence, when every event arrives within the lateness
+bound, the windows and alerts are those of in-order processing, whatever the arrival order.
+
+Redelivery.  A duplicate turn_id (at-least-once delivery) returns [] and changes nothing; so does a
+duplicate segment.  State is explicit and serialisable (`state_bytes` / `from_state_bytes`, JSON).
+Bad input raises `ChainInputError` before any state changes.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Callable, Union
+
+from processors.escalation import EscalationConfig, EscalationState, observe_window
+from processors.fusion import FusionConfig, fuse_turn, segment_belongs_to_turn, turn_text
+from processors.types import (
+    AGENT,
+    CUSTOMER,
+    Alert,
+    CallSummary,
+    EmotionResult,
+    FusedTurn,
+    SpeechTurn,
+    TranscriptSegment,
+    WindowAggregate,
+)
+from processors.windows import aggregate_window, last_window_ending_by, last_window_starting_before, window_bounds
+
+ChainRecord = Union[FusedTurn, WindowAggregate, Alert, CallSummary]
+PolarityFn = Callable[[str], float]
+END_REASONS = ("ended", "idle_timeout")
+STATE_VERSION = 1
+
+
+class ChainInputError(ValueError):
+    """An event the chain cannot use (wrong call, impossible times); nothing was changed."""
+
+
+@dataclass(frozen=True)
+class ChainConfig:
+    fusion: FusionConfig = field(default_factory=FusionConfig)
+    escalation: EscalationConfig = field(default_factory=EscalationConfig)
+
+
+def default_polarity() -> PolarityFn:
+    """The project's polarity scorer; VADER's compound score if that module is not importable."""
+    try:
+        from processors.text.polarity import load_default_scorer
+
+        return load_default_scorer().score
+    except ImportError:
+        from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+
+        analyzer = SentimentIntensityAnalyzer()
+        return lambda text: float(analyzer.polarity_scores(text)["compound"])
+
+
+def _finite(*xs: float) -> bool:
+    return all(isinstance(x, (int, float)) and math.isfinite(x) for x in xs)
+
+
+@dataclass
+class _Totals:
+    """Summary accumulators over turns already folded out of the live state."""
+
+    customer_turns: int = 0
+    agent_turns: int = 0
+    customer_speech_s: float = 0.0
+    agent_speech_s: float = 0.0
+    weighted_negativity: float = 0.0
+    max_negativity: float = 0.0
+    upset_speech_s: float = 0.0
+
+    def add(self, t: FusedTurn, upset_threshold: float) -> None:
+        d = max(0.0, t.end_s - t.start_s)
+        if t.speaker == CUSTOMER:
+            self.customer_turns += 1
+            self.customer_speech_s += d
+            self.weighted_negativity += d * t.negativity
+            self.max_negativity = max(self.max_negativity, t.negativity)
+            if t.negativity >= upset_threshold:
+                self.upset_speech_s += d
+        elif t.speaker == AGENT:
+            self.agent_turns += 1
+            self.agent_speech_s += d
+
+
+class CallChain:
+    """Per-call state machine; one instance per call, fed by the offline runner or a stream agent."""
+
+    def __init__(self, call_id: str, config: ChainConfig | None = None, polarity: PolarityFn | None = None):
+        if not call_id:
+            raise ChainInputError("call_id must be a non-empty string")
+        self.call_id = call_id
+        self.config = config or ChainConfig()
+        self._polarity_fn = polarity
+        self._turns: dict[str, FusedTurn] = {}
+        self._late_turns: set[str] = set()
+        self._seen_turns: set[str] = set()
+        self._segments: dict[str, TranscriptSegment] = {}
+        self._seen_segments: set[str] = set()
+        self._progress_s = -math.inf
+        self._max_end_s = 0.0
+        self._next_window = 0
+        self._late = 0
+        self._escalation = EscalationState()
+        self._totals = _Totals()
+        self._ended = False
+
+    # ---- inputs -------------------------------------------------------------------------------
+
+    def add_turn(self, turn: SpeechTurn, emotion: EmotionResult | None = None) -> list[ChainRecord]:
+        self._check_turn(turn, emotion)
+        if self._ended:
+            self._late += 1
+            return []
+        if turn.turn_id in self._seen_turns:
+            return self._late_voice(turn.turn_id, emotion)
+        self._seen_turns.add(turn.turn_id)
+        start, end = float(turn.start_s), float(turn.end_s)
+        text, polarity = self._words_for(turn.speaker, start, end)
+        fused = fuse_turn(
+            self.call_id, turn.turn_id, turn.speaker, start, end,
+            float(emotion.upset) if emotion is not None else None,
+            emotion.label if emotion is not None else None,
+            text, polarity, self.config.fusion,
+        )
+        self._turns[turn.turn_id] = fused
+        if start < self._closed_end():
+            self._late_turns.add(turn.turn_id)
+            self._late += 1
+        self._max_end_s = max(self._max_end_s, end)
+        self._progress_s = max(self._progress_s, start)
+        return [fused, *self._close_windows()]
+
+    def add_transcript(self, segment: TranscriptSegment) -> list[ChainRecord]:
+        self._check_segment(segment)
+        if not segment.is_final:
+            return []
+        if self._ended:
+            self._late += 1
+            return []
+        if segment.segment_id in self._seen_segments and (
+            segment.segment_id not in self._segments or self._segments[segment.segment_id] == segment
+        ):
+            return []  # redelivery (a corrected final of a live segment replaces it below)
+        self._seen_segments.add(segment.segment_id)
+        self._segments[segment.segment_id] = segment
+        out: list[ChainRecord] = []
+        touched_closed = segment.start_s < self._closed_end() and not self._belongs_to_any(segment)
+        for tid in sorted(self._turns, key=lambda i: (self._turns[i].start_s, i)):
+            t = self._turns[tid]
+            if not segment_belongs_to_turn(segment, t.speaker, t.start_s, t.end_s):
+                continue
+            text, polarity = self._words_for(t.speaker, t.start_s, t.end_s)
+            if text == t.text:
+                continue
+            revised = fuse_turn(
+                self.call_id, t.turn_id, t.speaker, t.start_s, t.end_s, t.voice_upset, t.emotion_label,
+                text, polarity, self.config.fusion, revision=t.revision + 1,
+            )
+            self._turns[tid] = revised
+            out.append(revised)
+            if t.start_s < self._closed_end() and tid not in self._late_turns:
+                touched_closed = True
+        if touched_closed:
+            self._late += 1
+        return out
+
+    def advance_to(self, t: float) -> list[ChainRecord]:
+        if not _finite(t):
+            raise ChainInputError(f"advance_to needs a finite time, got {t!r}")
+        if self._ended:
+            return []
+        self._progress_s = max(self._progress_s, float(t))
+        return self._close_windows()
+
+    def end_call(self, reason: str = "ended", at_s: float | None = None) -> list[ChainRecord]:
+        if reason not in END_REASONS:
+            raise ChainInputError(f"end reason must be one of {END_REASONS}, got {reason!r}")
+        if at_s is not None and not (_finite(at_s) and at_s >= 0):
+            raise ChainInputError(f"end time must be a finite non-negative number, got {at_s!r}")
+        if self._ended:
+            return []
+        duration = max(self._max_end_s, float(at_s) if at_s is not None else 0.0,
+                       self._progress_s if math.isfinite(self._progress_s) else 0.0)
+        out: list[ChainRecord] = []
+        last = last_window_starting_before(duration, self.config.escalation)
+        while self._next_window <= last:
+            out.extend(self._emit_window(self._next_window, duration))
+            self._next_window += 1
+        for tid in sorted(self._turns, key=lambda i: (self._turns[i].start_s, i)):
+            self._totals.add(self._turns[tid], self.config.escalation.upset_threshold)
+        self._turns.clear()
+        self._late_turns.clear()
+        self._segments.clear()
+        self._ended = True
+        tot = self._totals
+        out.append(CallSummary(
+            call_id=self.call_id,
+            duration_s=round(duration, 6),
+            customer_turns=tot.customer_turns,
+            agent_turns=tot.agent_turns,
+            customer_speech_s=round(tot.customer_speech_s, 6),
+            agent_speech_s=round(tot.agent_speech_s, 6),
+            mean_negativity=round(tot.weighted_negativity / tot.customer_speech_s, 6) if tot.customer_speech_s else 0.0,
+            max_negativity=round(tot.max_negativity, 6),
+            upset_share=round(tot.upset_speech_s / tot.customer_speech_s, 6) if tot.customer_speech_s else 0.0,
+            alerts=self._escalation.episodes,
+            late_events_dropped=self._late,
+            end_reason=reason,
+        ))
+        return out
+
+    # ---- read-only views ------------------------------------------------------------------------
+
+    @property
+    def ended(self) -> bool:
+        return self._ended
+
+    @property
+    def watermark_s(self) -> float:
+        return self._progress_s - self.config.escalation.allowed_lateness_s
+
+    @property
+    def late_events(self) -> int:
+        return self._late
+
+    # ---- internals -------------------------------------------------------------------------------
+
+    def _polarity(self, text: str) -> float:
+        if self._polarity_fn is None:
+            self._polarity_fn = default_polarity()
+        return float(self._polarity_fn(text))
+
+    def _words_for(self, speaker: str, start: float, end: float) -> tuple[str, float | None]:
+        segs = [s for s in self._segments.values() if segment_belongs_to_turn(s, speaker, start, end)]
+        text = turn_text(segs)
+        return text, (self._polarity(text) if text else None)
+
+    def _belongs_to_any(self, seg: TranscriptSegment) -> bool:
+        return any(segment_belongs_to_turn(seg, t.speaker, t.start_s, t.end_s) for t in self._turns.values())
+
+    def _late_voice(self, turn_id: str, emotion: EmotionResult | None) -> list[ChainRecord]:
+        """A redelivered turn: nothing, unless it brings the voice score the first delivery lacked."""
+        t = self._turns.get(turn_id)
+        if emotion is None or t is None or t.voice_upset is not None:
+            return []
+        revised = fuse_turn(
+            self.call_id, t.turn_id, t.speaker, t.start_s, t.end_s, float(emotion.upset), emotion.label,
+            t.text, t.polarity, self.config.fusion, revision=t.revision + 1,
+        )
+        self._turns[turn_id] = revised
+        if t.start_s < self._closed_end() and turn_id not in self._late_turns:
+            self._late += 1
+        return [revised]
+
+    def _closed_end(self) -> float:
+        """End of the last closed window (-inf when none is closed)."""
+        if self._next_window == 0:
+            return -math.inf
+        return window_bounds(self._next_window - 1, self.config.escalation)[1]
+
+    def _close_windows(self) -> list[ChainRecord]:
+        out: list[ChainRecord] = []
+        if not math.isfinite(self._progress_s):
+            return out
+        last = last_window_ending_by(self.watermark_s, self.config.escalation)
+        while self._next_window <= last:
+            out.extend(self._emit_window(self._next_window, None))
+            self._next_window += 1
+        self._prune()
+        return out
+
+    def _emit_window(self, k: int, call_end_s: float | None) -> list[ChainRecord]:
+        live = [t for tid, t in self._turns.items() if tid not in self._late_turns]
+        window, customer = aggregate_window(self.call_id, k, live, self.config.escalation, call_end_s)
+        alert = observe_window(self._escalation, window, customer, self.config.escalation)
+        return [window] if alert is None else [window, alert]
+
+    def _prune(self) -> None:
+        """Fold turns and segments that no open window can see into the summary totals."""
+        horizon = window_bounds(self._next_window, self.config.escalation)[0]
+        for tid in sorted(self._turns, key=lambda i: (self._turns[i].start_s, i)):
+            t = self._turns[tid]
+            if t.end_s <= horizon:
+                self._totals.add(t, self.config.escalation.upset_threshold)
+                del self._turns[tid]
+                self._late_turns.discard(tid)
+        for sid in [sid for sid, s in self._segments.items() if s.end_s <= horizon]:
+            del self._segments[sid]
+
+    def _check_turn(self, turn: SpeechTurn, emotion: EmotionResult | None) -> None:
+        if turn.call_id != self.call_id:
+            raise ChainInputError(f"turn {turn.turn_id!r} belongs to call {turn.call_id!r}, not {self.call_id!r}")
+        if not turn.turn_id:
+            raise ChainInputError("turn_id must be non-empty")
+        if not (_finite(turn.start_s, turn.end_s) and 0 <= turn.start_s <= turn.end_s):
+            raise ChainInputError(f"turn {turn.turn_id!r}: need 0 <= start_s <= end_s, got {turn.start_s!r}..{turn.end_s!r}")
+        if emotion is not None and not (_finite(emotion.upset) and 0.0 <= emotion.upset <= 1.0):
+            raise ChainInputError(f"turn {turn.turn_id!r}: emotion upset must be in [0, 1], got {emotion.upset!r}")
+
+    def _check_segment(self, seg: TranscriptSegment) -> None:
+        if seg.call_id != self.call_id:
+            raise ChainInputError(f"segment {seg.segment_id!r} belongs to call {seg.call_id!r}, not {self.call_id!r}")
+        if not seg.segment_id:
+            raise ChainInputError("segment_id must be non-empty")
+        if not (_finite(seg.start_s, seg.end_s) and 0 <= seg.start_s <= seg.end_s):
+            raise ChainInputError(f"segment {seg.segment_id!r}: need 0 <= start_s <= end_s")
+        if not isinstance(seg.text, str):
+            raise ChainInputError(f"segment {seg.segment_id!r}: text must be a string")
+
+    # ---- checkpoints --------------------------------------------------------------------------------
+
+    def state_bytes(self) -> bytes:
+        """Everything needed to continue this call elsewhere (config and scorer are not state)."""
+        state = {
+            "version": STATE_VERSION,
+            "call_id": self.call_id,
+            "turns": [asdict(self._turns[t]) for t in sorted(self._turns)],
+            "late_turns": sorted(self._late_turns),
+            "seen_turns": sorted(self._seen_turns),
+            "segments": [asdict(self._segments[s]) for s in sorted(self._segments)],
+            "seen_segments": sorted(self._seen_segments),
+            "progress_s": self._progress_s if math.isfinite(self._progress_s) else None,
+            "max_end_s": self._max_end_s,
+            "next_window": self._next_window,
+            "late": self._late,
+            "escalation": self._escalation.to_dict(),
+            "totals": asdict(self._totals),
+            "ended": self._ended,
+        }
+        return json.dumps(state, separators=(",", ":"), sort_keys=True).encode()
+
+    @classmethod
+    def from_state_bytes(
+        cls, data: bytes, config: ChainConfig | None = None, polarity: PolarityFn | None = None
+    ) -> "CallChain":
+        try:
+            state = json.loads(data)
+            if state.get("version") != STATE_VERSION:
+                raise ChainInputError(f"unknown call-chain state version {state.get('version')!r}")
+            chain = cls(state["call_id"], config, polarity)
+            chain._turns = {d["turn_id"]: FusedTurn(**d) for d in state["turns"]}
+            chain._late_turns = set(state["late_turns"])
+            chain._seen_turns = set(state["seen_turns"])
+            chain._segments = {d["segment_id"]: TranscriptSegment(**d) for d in state["segments"]}
+            chain._seen_segments = set(state["seen_segments"])
+            chain._progress_s = -math.inf if state["progress_s"] is None else float(state["progress_s"])
+            chain._max_end_s = float(state["max_end_s"])
+            chain._next_window = int(state["next_window"])
+            chain._late = int(state["late"])
+            chain._escalation = EscalationState.from_dict(state["escalation"])
+            chain._totals = _Totals(**state["totals"])
+            chain._ended = bool(state["ended"])
+        except ChainInputError:
+            raise
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ChainInputError(f"corrupt call-chain state: {exc}") from exc
+        return chain
+
+
+def run_chain(
+    call_id: str,
+    events: list[tuple[SpeechTurn, EmotionResult | None] | TranscriptSegment],
+    config: ChainConfig | None = None,
+    polarity: PolarityFn | None = None,
+    end_at_s: float | None = None,
+) -> list[ChainRecord]:
+    """Feed a whole list of events (turn pairs or segments) and end the call: the offline shortcut."""
+    chain = CallChain(call_id, config, polarity)
+    out: list[ChainRecord] = []
+    for ev in events:
+        if isinstance(ev, TranscriptSegment):
+            out.extend(chain.add_transcript(ev))
+        else:
+            out.extend(chain.add_turn(*ev))
+    out.extend(chain.end_call("ended", end_at_s))
+    return out

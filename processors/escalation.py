@@ -1,0 +1,145 @@
+"""Sustained-upset rule: closed windows in, at most one `Alert` per upset episode out.
+
+Input:  `WindowAggregate`s of one call in window order, each with the customer turns it covers.
+Output: `Alert` (severity, score, evidence) when the rule fires; state is a small dict for checkpoints.
+
+`EscalationConfig` is the one place for every knob of windows, lateness and the rule; its defaults were
+chosen on the tuning folds of `bench/assembled_calls.py` (and reported on the other folds).
+
+The rule.  A turn is *upset* when its fused negativity >= `upset_threshold`.  A window is *upset* when
+the upset turns cover >= `upset_share` of the customer's speech time in it AND at least
+`min_upset_turns` distinct upset turns lie in it ("a single angry sentence is not an escalation": with
+30 s windows stepping by 5 s a single long angry turn stays in six consecutive windows, so counting
+consecutive windows alone cannot reject it — counting turns does).  After `consecutive_windows` upset
+windows in a row the rule fires once (the alert's `at_s` is the end of the window completing the
+condition) and disarms.  It re-arms only after `rearm_calm_windows` consecutive *calm* windows (customer
+speech present and upset share <= `rearm_share`); windows where the customer is silent neither count
+as calm nor break a calm run (silence is no evidence of calm), windows in between break it (hysteresis).
+
+Early in an episode a 30 s window still holds the calm speech before it, so the share grows by about
+(upset speech per step) / (customer speech per window) with each 5 s step: the share threshold must
+be low enough that the window ending ~10 s after the first upset turn already passes it, which is what
+makes `min_upset_turns` necessary.  `bench/assembled_calls.py` measures the resulting latency.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from processors.types import Alert, AlertEvidence, FusedTurn, WindowAggregate
+
+SEVERITIES = ("medium", "high", "critical")
+
+
+@dataclass(frozen=True)
+class EscalationConfig:
+    window_s: float = 30.0
+    """Hopping window size (event time)."""
+    step_s: float = 5.0
+    """Hop between window starts; windows start at 0, step, 2*step, ..."""
+    allowed_lateness_s: float = 5.0
+    """Watermark = latest event time seen - this; windows close (are emitted) when their end <= watermark."""
+    upset_threshold: float = 0.5
+    """A customer turn counts as upset when its fused negativity is at least this."""
+    upset_share: float = 0.25
+    """A window is upset when upset turns cover at least this share of the customer's speech in it..."""
+    min_upset_turns: int = 2
+    """...and at least this many distinct upset customer turns overlap it."""
+    consecutive_windows: int = 1
+    """Upset windows in a row needed to fire."""
+    rearm_share: float = 0.1
+    """A window is calm (for re-arming) when the customer spoke and the upset share is at most this."""
+    rearm_calm_windows: int = 4
+    """Calm windows in a row needed before the next episode can fire (4 x 5 s steps over 30 s windows:
+    the customer has been calm through one whole window plus 15 s)."""
+    high_share: float = 0.5
+    critical_share: float = 0.75
+    critical_negativity: float = 0.9
+    """Severity at firing: critical when share >= critical_share and max negativity >= critical_negativity;
+    high when share >= high_share or max negativity >= critical_negativity; medium otherwise."""
+    evidence_turns: int = 6
+    """At most this many upset turns (most negative first) go into an alert's evidence."""
+    snippet_chars: int = 160
+
+    def __post_init__(self) -> None:
+        if not (self.window_s > 0 and self.step_s > 0 and self.step_s <= self.window_s):
+            raise ValueError("need 0 < step_s <= window_s")
+        if self.allowed_lateness_s < 0:
+            raise ValueError("allowed_lateness_s must be >= 0")
+        if not 0.0 <= self.rearm_share <= self.upset_share <= 1.0:
+            raise ValueError("need 0 <= rearm_share <= upset_share <= 1")
+        if self.consecutive_windows < 1 or self.rearm_calm_windows < 1 or self.min_upset_turns < 1:
+            raise ValueError("consecutive_windows, rearm_calm_windows and min_upset_turns must be >= 1")
+
+
+def severity_of(window: WindowAggregate, config: EscalationConfig) -> str:
+    if window.upset_share >= config.critical_share and window.max_negativity >= config.critical_negativity:
+        return "critical"
+    if window.upset_share >= config.high_share or window.max_negativity >= config.critical_negativity:
+        return "high"
+    return "medium"
+
+
+@dataclass
+class EscalationState:
+    """Hysteresis state of one call; plain fields so it serialises as a dict."""
+
+    armed: bool = True
+    consecutive: int = 0
+    calm_run: int = 0
+    episodes: int = 0
+    alerts: list[float] = field(default_factory=list)
+    """at_s of every alert fired so far."""
+
+    def to_dict(self) -> dict:
+        return {"armed": self.armed, "consecutive": self.consecutive, "calm_run": self.calm_run,
+                "episodes": self.episodes, "alerts": list(self.alerts)}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "EscalationState":
+        return cls(bool(d["armed"]), int(d["consecutive"]), int(d["calm_run"]), int(d["episodes"]),
+                   [float(x) for x in d["alerts"]])
+
+
+def observe_window(
+    state: EscalationState,
+    window: WindowAggregate,
+    customer_turns: list[FusedTurn],
+    config: EscalationConfig,
+) -> Alert | None:
+    """Feed one closed window (in window order); returns the alert when this window fires the rule."""
+    if window.upset:
+        state.consecutive += 1
+        state.calm_run = 0
+    else:
+        state.consecutive = 0
+        if window.customer_speech_s > 0:
+            if window.upset_share <= config.rearm_share:
+                state.calm_run += 1
+            else:
+                state.calm_run = 0
+        if not state.armed and state.calm_run >= config.rearm_calm_windows:
+            state.armed = True
+    if not (state.armed and window.upset and state.consecutive >= config.consecutive_windows):
+        return None
+    state.armed = False
+    state.calm_run = 0
+    state.episodes += 1
+    state.alerts.append(window.window_end_s)
+    upset = [t for t in customer_turns if t.negativity >= config.upset_threshold]
+    upset.sort(key=lambda t: (-t.negativity, t.start_s, t.turn_id))
+    chosen = sorted(upset[: config.evidence_turns], key=lambda t: (t.start_s, t.turn_id))
+    evidence = tuple(
+        AlertEvidence(t.turn_id, t.start_s, t.end_s, round(t.negativity, 4), t.text[: config.snippet_chars])
+        for t in chosen
+    )
+    return Alert(
+        call_id=window.call_id,
+        alert_id=f"{window.call_id}:episode:{state.episodes}",
+        episode=state.episodes,
+        at_s=window.window_end_s,
+        severity=severity_of(window, config),
+        score=round(window.mean_negativity, 4),
+        windows=state.consecutive,
+        evidence=evidence,
+    )

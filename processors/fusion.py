@@ -1,0 +1,157 @@
+"""Fuse voice (emotion model) and words (transcript polarity) into one negativity per turn.
+
+Input:  a turn's timing, its `EmotionResult` (or None: not scored / scoring off / not yet back) and the
+        text + polarity of the transcript words overlapping it (or None: no words yet).
+Output: `FusedTurn` (negativity and confidence in [0, 1]).
+
+The rule is a confidence-weighted average of the two modality scores:
+
+    voice score  v = EmotionResult.upset                      (P(angry|disgust|fear|sad))
+    words score  w = max(0, -polarity)                        (only negative words count as upset;
+                                                               neutral and positive words pull towards 0)
+    voice evidence  e_v = voice_weight * min(1, duration / voice_full_s) * (0.5 + 0.5 * |2v - 1|)
+    words evidence  e_w = words_weight * n / (n + words_half_n) * (0.5 + 0.5 * |polarity|)
+    negativity   = (e_v * v + e_w * w) / (e_v + e_w)
+    confidence   = (e_v + e_w) / (voice_weight + words_weight) * agreement,  agreement = 1 - |v - w|
+                   when both modalities are present, 1 otherwise
+
+Why: the voice is the primary signal (acted and real anger is mostly prosody; customers say "I want to
+cancel" in neutral words), so it gets the larger base weight; a short turn gives the model little audio,
+so its voice evidence shrinks below `voice_full_s`; a transcript of two words says little, so words
+evidence grows with the word count (half at `words_half_n` words) and with the polarity's strength
+(lexicon scorers are near 0 on most neutral sentences).  A missing modality has zero evidence, so the
+score is simply the other one's.  The base weights were chosen on the tuning folds of the assembled-call
+evaluation (`bench/assembled_calls.py`, which also reports voice-only and words-only on the same calls).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from processors.types import FusedTurn, TranscriptSegment
+
+FUSION_MODES = ("fused", "voice", "words")
+
+
+@dataclass(frozen=True)
+class FusionConfig:
+    voice_weight: float = 0.7
+    """Base weight of the voice score (see module docstring for the rule)."""
+    words_weight: float = 0.3
+    """Base weight of the words score."""
+    voice_full_s: float = 1.5
+    """Turns at least this long get full voice evidence; shorter ones proportionally less."""
+    words_half_n: float = 8.0
+    """Word count at which the words evidence reaches half its base weight."""
+    mode: str = "fused"
+    """"fused", or "voice" / "words" to use one modality only (for measuring what fusion buys)."""
+
+    def __post_init__(self) -> None:
+        if self.mode not in FUSION_MODES:
+            raise ValueError(f"fusion mode must be one of {FUSION_MODES}, got {self.mode!r}")
+        if self.voice_weight < 0 or self.words_weight < 0 or self.voice_weight + self.words_weight <= 0:
+            raise ValueError("fusion weights must be non-negative and not both zero")
+        if self.voice_full_s <= 0 or self.words_half_n <= 0:
+            raise ValueError("voice_full_s and words_half_n must be positive")
+
+
+@dataclass(frozen=True)
+class FusionScore:
+    negativity: float
+    confidence: float
+
+
+def words_score(polarity: float) -> float:
+    """Upset score of the words: negative polarity only, in [0, 1]."""
+    return min(1.0, max(0.0, -float(polarity)))
+
+
+def fuse_scores(
+    voice_upset: float | None,
+    duration_s: float,
+    polarity: float | None,
+    n_words: int,
+    config: FusionConfig = FusionConfig(),
+) -> FusionScore:
+    """The pure fusion rule (module docstring). Either modality may be None."""
+    if config.mode == "words":
+        voice_upset = None
+    elif config.mode == "voice":
+        polarity = None
+    if polarity is not None and n_words <= 0:
+        polarity = None
+    ev = 0.0
+    v = 0.0
+    if voice_upset is not None:
+        v = min(1.0, max(0.0, float(voice_upset)))
+        dur = min(1.0, max(0.0, duration_s) / config.voice_full_s)
+        ev = config.voice_weight * dur * (0.5 + 0.5 * abs(2.0 * v - 1.0))
+    ew = 0.0
+    w = 0.0
+    if polarity is not None:
+        p = min(1.0, max(-1.0, float(polarity)))
+        w = words_score(p)
+        ew = config.words_weight * (n_words / (n_words + config.words_half_n)) * (0.5 + 0.5 * abs(p))
+    total = ev + ew
+    if voice_upset is None and polarity is None:
+        return FusionScore(0.0, 0.0)
+    if total <= 0.0:  # e.g. a zero-length turn: no evidence either way, keep the plain average
+        parts = [x for x, present in ((v, voice_upset is not None), (w, polarity is not None)) if present]
+        return FusionScore(sum(parts) / len(parts), 0.0)
+    negativity = (ev * v + ew * w) / total
+    agreement = 1.0 - abs(v - w) if (voice_upset is not None and polarity is not None) else 1.0
+    confidence = min(1.0, total / (config.voice_weight + config.words_weight)) * agreement
+    return FusionScore(min(1.0, max(0.0, negativity)), min(1.0, max(0.0, confidence)))
+
+
+def segment_belongs_to_turn(seg: TranscriptSegment, speaker: str, start_s: float, end_s: float) -> bool:
+    """A segment counts for a turn of the same speaker when the overlap covers half of either one.
+
+    Pairwise and order-free, so the text of a turn does not depend on which turn or segment came first.
+    """
+    if seg.speaker != speaker:
+        return False
+    overlap = min(seg.end_s, end_s) - max(seg.start_s, start_s)
+    if overlap <= 0:
+        return False
+    seg_len = max(seg.end_s - seg.start_s, 1e-9)
+    turn_len = max(end_s - start_s, 1e-9)
+    return overlap >= 0.5 * seg_len or overlap >= 0.5 * turn_len
+
+
+def turn_text(segments: list[TranscriptSegment]) -> str:
+    """Text of the segments, in time order (ties by id, so the result is order-free)."""
+    ordered = sorted(segments, key=lambda s: (s.start_s, s.end_s, s.segment_id))
+    return " ".join(s.text.strip() for s in ordered if s.text.strip())
+
+
+def fuse_turn(
+    call_id: str,
+    turn_id: str,
+    speaker: str,
+    start_s: float,
+    end_s: float,
+    voice_upset: float | None,
+    emotion_label: str | None,
+    text: str,
+    polarity: float | None,
+    config: FusionConfig = FusionConfig(),
+    revision: int = 0,
+) -> FusedTurn:
+    """One `FusedTurn` from what is known about the turn now (voice fields None when not scored)."""
+    n_words = len(text.split()) if text else 0
+    score = fuse_scores(voice_upset, end_s - start_s, polarity if n_words else None, n_words, config)
+    return FusedTurn(
+        call_id=call_id,
+        turn_id=turn_id,
+        speaker=speaker,
+        start_s=start_s,
+        end_s=end_s,
+        negativity=score.negativity,
+        confidence=score.confidence,
+        voice_upset=float(voice_upset) if voice_upset is not None else None,
+        polarity=float(polarity) if (polarity is not None and n_words) else None,
+        emotion_label=emotion_label if voice_upset is not None else None,
+        text=text,
+        revision=revision,
+    )

@@ -1,0 +1,210 @@
+"""CallChain: incremental feeding, arrival-order independence, redelivery, checkpoints, transcripts."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from processors.call_chain import CallChain, ChainInputError, run_chain
+from processors.types import AGENT, CUSTOMER, Alert, CallSummary, FusedTurn, TranscriptSegment, WindowAggregate
+from tests.processors.chain_script import CALL, alternating, emotion, events_of, polarity_stub, turn
+
+LATENESS = 5.0
+
+
+def _script_with_words():
+    script = []
+    for i, (who, s, e, v, _) in enumerate(alternating(24, 63.0, agent_voice=True)):
+        if who == CUSTOMER:
+            text = "this is bad awful angry" if s >= 63.0 else ("good thanks" if i % 4 == 0 else "okay fine")
+        else:
+            text = "let me check that for you"
+        script.append((who, s, e, v, text))
+    return script
+
+
+def _stable(out):
+    """What must not depend on arrival order: windows, alerts, summary, final fused value per turn."""
+    windows = [r for r in out if isinstance(r, WindowAggregate)]
+    alerts = [r for r in out if isinstance(r, Alert)]
+    summary = [r for r in out if isinstance(r, CallSummary)]
+    final = {}
+    for r in out:
+        if isinstance(r, FusedTurn):
+            final[r.turn_id] = (r.negativity, r.text, r.voice_upset)
+    return windows, alerts, summary, final
+
+
+def _feed(chain, events):
+    out = []
+    for ev in events:
+        out += chain.add_transcript(ev) if isinstance(ev, TranscriptSegment) else chain.add_turn(*ev)
+    return out
+
+
+def _event_time(ev):
+    return ev.start_s if isinstance(ev, TranscriptSegment) else ev[0].start_s
+
+
+def test_same_alerts_for_any_arrival_order_within_lateness():
+    pairs, segs = events_of(_script_with_words())
+    events = pairs + segs
+    ref_chain = CallChain(CALL, polarity=polarity_stub)
+    reference = _stable(_feed(ref_chain, sorted(events, key=_event_time)) + ref_chain.end_call())
+    assert reference[1], "the script must produce an alert"
+    rng = random.Random(7)
+    for _ in range(25):
+        # each event is delayed by up to the allowed lateness (transcripts even more: they never move the
+        # watermark, but must arrive before their turn's windows close)
+        keyed = [(_event_time(e) + rng.uniform(0, LATENESS * (0.99 if not isinstance(e, TranscriptSegment) else 0.5)), i, e)
+                 for i, e in enumerate(events)]
+        chain = CallChain(CALL, polarity=polarity_stub)
+        out = _feed(chain, [e for _, _, e in sorted(keyed)]) + chain.end_call()
+        assert _stable(out) == reference
+        assert out[-1].late_events_dropped == 0
+
+
+def test_words_change_the_outcome():
+    """The same voices with and without transcripts: fusion of negative words raises negativity."""
+    pairs, segs = events_of(_script_with_words())
+    no_words = run_chain(CALL, pairs, polarity=polarity_stub)
+    with_words = run_chain(CALL, sorted(pairs + segs, key=_event_time), polarity=polarity_stub)
+    assert with_words[-1].mean_negativity != no_words[-1].mean_negativity
+    final = {r.turn_id: r for r in with_words if isinstance(r, FusedTurn)}  # latest revision wins
+    upset_turns = [r for r in final.values() if r.speaker == CUSTOMER and r.start_s >= 63]
+    assert upset_turns and all(t.polarity is not None and t.polarity < 0 for t in upset_turns)
+    assert all(t.revision == 1 for t in upset_turns)  # the words came after the turn: one revision each
+
+
+def test_redelivery_is_idempotent():
+    pairs, segs = events_of(_script_with_words())
+    events = sorted(pairs + segs, key=_event_time)
+    once = CallChain(CALL, polarity=polarity_stub)
+    ref = _feed(once, events) + once.end_call()
+    twice = CallChain(CALL, polarity=polarity_stub)
+    out = []
+    for ev in events:
+        out += _feed(twice, [ev])
+        assert _feed(twice, [ev]) == []  # immediate duplicate
+    out += _feed(twice, events[:10])  # a burst of old redeliveries after a restart
+    out += twice.end_call()
+    assert out == ref
+    assert twice.end_call() == []
+
+
+def test_checkpoint_restore_at_every_step_gives_the_same_records():
+    pairs, segs = events_of(_script_with_words())
+    events = sorted(pairs + segs, key=_event_time)
+    plain = CallChain(CALL, polarity=polarity_stub)
+    ref = _feed(plain, events) + plain.end_call()
+    chain = CallChain(CALL, polarity=polarity_stub)
+    out = []
+    for ev in events:
+        chain = CallChain.from_state_bytes(chain.state_bytes(), polarity=polarity_stub)
+        out += _feed(chain, [ev])
+    chain = CallChain.from_state_bytes(chain.state_bytes(), polarity=polarity_stub)
+    out += chain.end_call()
+    assert out == ref
+    assert len(chain.state_bytes()) < 4000  # pruned: old turns are folded into totals
+
+
+def test_late_transcript_revises_the_turn():
+    chain = CallChain(CALL, polarity=polarity_stub)
+    t = turn(0, CUSTOMER, 1.0, 4.0)
+    (first,) = chain.add_turn(t, emotion(0.3))
+    assert first.revision == 0 and first.text == "" and first.polarity is None
+    seg = TranscriptSegment(CALL, "s0", CUSTOMER, 1.2, 3.8, "awful awful bad service")
+    (rev,) = chain.add_transcript(seg)
+    assert rev.turn_id == t.turn_id and rev.revision == 1 and rev.text == seg.text
+    assert rev.polarity == -1.0 and rev.negativity > first.negativity
+    assert chain.add_transcript(seg) == []  # duplicate segment
+    assert chain.add_transcript(TranscriptSegment(CALL, "p", CUSTOMER, 1.0, 4.0, "bad", is_final=False)) == []
+
+
+def test_transcript_before_its_turn_is_used_at_once():
+    chain = CallChain(CALL, polarity=polarity_stub)
+    assert chain.add_transcript(TranscriptSegment(CALL, "s0", CUSTOMER, 1.2, 3.8, "bad bad bad")) == []
+    (ft,) = chain.add_turn(turn(0, CUSTOMER, 1.0, 4.0), emotion(0.3))
+    assert ft.revision == 0 and ft.text == "bad bad bad" and ft.polarity == -1.0
+
+
+def test_late_voice_score_revises_the_turn():
+    chain = CallChain(CALL, polarity=polarity_stub)
+    t = turn(0, CUSTOMER, 1.0, 4.0)
+    (a,) = chain.add_turn(t, None)
+    assert a.voice_upset is None and a.negativity == 0.0
+    (b,) = chain.add_turn(t, emotion(0.8))
+    assert b.revision == 1 and b.voice_upset == 0.8 and b.negativity == pytest.approx(0.8)
+    assert chain.add_turn(t, emotion(0.8)) == []
+
+
+def test_late_transcript_after_window_closed_is_counted():
+    pairs, _ = events_of(alternating(12, None))
+    chain = CallChain(CALL, polarity=polarity_stub)
+    _feed(chain, pairs)
+    # windows up to progress 77 - 5 = 72 are closed, so a segment for the customer turn at 49 s
+    # (window [25, 55) closed) still revises the turn but cannot change those windows
+    out = chain.add_transcript(TranscriptSegment(CALL, "late", CUSTOMER, 49.1, 51.9, "awful bad"))
+    summary = chain.end_call()[-1]
+    assert [r.revision for r in out] == [1]
+    assert summary.late_events_dropped == 1
+
+
+def test_agent_turns_without_emotion_keep_conversation_metrics():
+    pairs, _ = events_of(alternating(10, None))  # agent turns carry no emotion
+    out = run_chain(CALL, pairs, polarity=polarity_stub)
+    agent_turns = [r for r in out if isinstance(r, FusedTurn) and r.speaker == AGENT]
+    assert agent_turns and all(t.voice_upset is None and t.emotion_label is None for t in agent_turns)
+    w = next(r for r in out if isinstance(r, WindowAggregate) and r.window_start_s == 10.0)
+    assert w.agent_speech_s > 0 and 0 < w.talk_ratio < 1 and w.longest_silence_s > 0
+    summary = out[-1]
+    assert summary.agent_turns == 10 and summary.customer_turns == 10
+    assert summary.agent_speech_s == pytest.approx(30.0)
+
+
+def test_windows_cover_the_whole_call_once_each():
+    pairs, _ = events_of(alternating(10, None))
+    out = run_chain(CALL, pairs, polarity=polarity_stub)
+    starts = [r.window_start_s for r in out if isinstance(r, WindowAggregate)]
+    duration = out[-1].duration_s
+    assert starts == [5.0 * k for k in range(len(starts))]
+    assert starts[-1] < duration <= starts[-1] + 5.0
+
+
+def test_bad_input_is_rejected_without_changing_state():
+    chain = CallChain(CALL, polarity=polarity_stub)
+    chain.add_turn(turn(0, CUSTOMER, 1.0, 4.0), emotion(0.3))
+    before = chain.state_bytes()
+    with pytest.raises(ChainInputError):
+        chain.add_turn(turn(1, CUSTOMER, 5.0, 4.0), emotion(0.3))
+    with pytest.raises(ChainInputError):
+        chain.add_turn(turn(1, CUSTOMER, 5.0, 6.0, call_id="other"), emotion(0.3))
+    with pytest.raises(ChainInputError):
+        chain.add_turn(turn(1, CUSTOMER, float("nan"), 6.0), emotion(0.3))
+    with pytest.raises(ChainInputError):
+        chain.add_turn(turn(1, CUSTOMER, 5.0, 6.0), emotion(1.5))
+    with pytest.raises(ChainInputError):
+        chain.add_transcript(TranscriptSegment(CALL, "s", CUSTOMER, 3.0, 2.0, "x"))
+    with pytest.raises(ChainInputError):
+        chain.end_call("hung up")
+    with pytest.raises(ChainInputError):
+        CallChain.from_state_bytes(b"{not json")
+    assert chain.state_bytes() == before
+
+
+def test_events_after_the_end_are_counted_not_applied():
+    chain = CallChain(CALL, polarity=polarity_stub)
+    chain.add_turn(turn(0, CUSTOMER, 1.0, 4.0), emotion(0.3))
+    summary = chain.end_call("idle_timeout")[-1]
+    assert summary.end_reason == "idle_timeout" and summary.late_events_dropped == 0
+    assert chain.add_turn(turn(1, CUSTOMER, 5.0, 6.0), emotion(0.3)) == []
+    assert chain.late_events == 1
+
+
+def test_advance_to_closes_windows_without_turns():
+    chain = CallChain(CALL, polarity=polarity_stub)
+    chain.add_turn(turn(0, CUSTOMER, 1.0, 4.0), emotion(0.3))
+    out = chain.advance_to(44.9)
+    assert [(w.window_start_s, w.window_end_s) for w in out] == [(0.0, 30.0), (5.0, 35.0)]
+    assert chain.advance_to(44.9) == []

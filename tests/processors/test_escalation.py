@@ -1,0 +1,142 @@
+"""Sustained-upset rule on scripted conversations: exact alert times, one per episode, re-arming, lateness.
+
+The script: customer turns [7c, 7c+3), agent turns [7c+3.5, 7c+6.5); default windows 30 s / 5 s,
+lateness 5 s, share 0.25, at least 2 upset turns, 1 window.  Hand computation for "upset from 42 s":
+window [15, 45) holds one upset turn (42-45) -> not upset; window [20, 50) holds 42-45 and 1 s of 49-52:
+customer speech 3+3+3+3+1 = 13 s, upset 4 s -> share 0.31 with 2 upset turns -> fires at 50 s.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from processors.call_chain import CallChain, ChainConfig
+from processors.escalation import EscalationConfig, EscalationState, observe_window
+from processors.types import CUSTOMER, Alert, WindowAggregate
+from tests.processors.chain_script import alternating, events_of, polarity_stub
+
+
+def run(script, config: ChainConfig | None = None, order=None):
+    pairs, segs = events_of(script)
+    chain = CallChain("call-1", config, polarity_stub)
+    out = []
+    for i in order if order is not None else range(len(pairs)):
+        out += chain.add_turn(*pairs[i])
+    out += chain.end_call()
+    return out
+
+
+def alerts(out):
+    return [r for r in out if isinstance(r, Alert)]
+
+
+def with_escalation(**kw) -> ChainConfig:
+    return ChainConfig(escalation=dataclasses.replace(EscalationConfig(), **kw))
+
+
+def test_calm_call_never_alerts():
+    out = run(alternating(20, None))
+    assert alerts(out) == []
+    assert out[-1].alerts == 0
+
+
+def test_exact_alert_time_and_evidence():
+    (a,) = alerts(run(alternating(20, 42.0)))
+    assert a.at_s == 50.0 and a.episode == 1 and a.alert_id == "call-1:episode:1" and a.windows == 1
+    assert [e.turn_id for e in a.evidence] == ["call-1:1:00006", "call-1:1:00007"]
+    assert a.at_s - 42.0 <= 10.0
+    assert a.severity in ("medium", "high", "critical")
+
+
+def test_consecutive_windows_delay_the_alert_exactly():
+    (a,) = alerts(run(alternating(20, 42.0), with_escalation(consecutive_windows=3)))
+    assert a.at_s == 60.0 and a.windows == 3
+
+
+def test_one_alert_per_episode_however_long():
+    out = run(alternating(40, 42.0))
+    assert [a.at_s for a in alerts(out)] == [50.0]
+    upset_windows = [w for w in out if isinstance(w, WindowAggregate) and w.upset]
+    assert len(upset_windows) > 30
+
+
+def _two_episodes(second_from: float):
+    """Upset from 42 s, calm from 98 s, upset again from `second_from`."""
+    script = []
+    for who, s, e, v, text in alternating(40, 42.0):
+        if who == CUSTOMER and 98.0 <= s < second_from:
+            v = 0.1
+        script.append((who, s, e, v, text))
+    return script
+
+
+def test_rearms_after_calm_and_fires_again():
+    # upset turns from 42 to 91 s, calm from 98 s, upset again from 182 s (= 42 + 140, same phase)
+    out = run(_two_episodes(182.0))
+    assert [(a.episode, a.at_s) for a in alerts(out)] == [(1, 50.0), (2, 190.0)]
+
+
+def test_no_rearm_when_the_calm_is_too_short():
+    # calm 98..112 s only: no window is free of upset turns, so the second burst is the same episode
+    out = run(_two_episodes(119.0))
+    assert [a.at_s for a in alerts(out)] == [50.0]
+
+
+def test_single_angry_turn_is_not_an_escalation():
+    script = alternating(20, None)
+    script[8] = (CUSTOMER, 28.0, 36.0, 0.97, None)  # one long angry sentence
+    assert alerts(run(script)) == []
+
+
+def test_late_turn_beyond_lateness_is_counted_and_ignored():
+    pairs, _ = events_of(alternating(20, 42.0))
+    order = list(range(len(pairs)))
+    # the first upset turn (index 12: customer at 42 s) arrives after the turns starting at 56 s
+    order.remove(12)
+    order.insert(order.index(16) + 1, 12)
+    out = run(alternating(20, 42.0), order=order)
+    summary = out[-1]
+    assert summary.late_events_dropped == 1
+    late_turn = [r for r in out if getattr(r, "turn_id", None) == "call-1:1:00006"]
+    assert late_turn, "a late turn is still fused and emitted"
+    # without 42-45 s the first window with two upset turns is [30, 60): 49-52 and 56-59
+    assert [a.at_s for a in alerts(out)] == [60.0]
+
+
+def test_turn_within_lateness_is_applied():
+    pairs, _ = events_of(alternating(20, 42.0))
+    order = list(range(len(pairs)))
+    order.remove(12)
+    order.insert(order.index(14) + 1, 12)  # after the customer turn starting at 49 s: 7 s late, start-wise 7 > 5...
+    out = run(alternating(20, 42.0), order=order)
+    # ...but windows close on the watermark: at progress 49 the watermark is 44 and only windows ending
+    # by 40 are closed; 42 s is still open, so the turn is applied and nothing changes
+    assert out[-1].late_events_dropped == 0
+    assert [a.at_s for a in alerts(out)] == [50.0]
+
+
+def test_observe_window_hysteresis_directly():
+    cfg = EscalationConfig(rearm_calm_windows=2)
+    st = EscalationState()
+
+    def win(share, speech=10.0, upset=None):
+        return WindowAggregate("c", 0, 30, 3, speech, 0.5, 0.9, share, 0.0, 0.0, 0, 0.0,
+                               share >= cfg.upset_share if upset is None else upset)
+
+    fired = [observe_window(st, w, [], cfg) is not None for w in [
+        win(0.5), win(0.6),            # fires on the first, then stays quiet
+        win(0.05), win(0.0, speech=0), win(0.2),  # calm, silent (no evidence), in-between breaks the run
+        win(0.05), win(0.05),          # two calm windows: re-armed
+        win(0.4),                      # fires again
+    ]]
+    assert fired == [True, False, False, False, False, False, False, True]
+    assert st.episodes == 2
+
+
+def test_config_validation():
+    with pytest.raises(ValueError):
+        EscalationConfig(step_s=40.0)
+    with pytest.raises(ValueError):
+        EscalationConfig(rearm_share=0.5, upset_share=0.3)
