@@ -1,0 +1,494 @@
+"""The audio front end of one call: frames in, speaker turns out, streaming.
+
+Input: `AudioFrame`s of one call (any frame size, channels interleaved, possibly out of order).
+Output: `SpeechTurn`s (16 kHz float32 audio, start/end in call time, speaker AGENT/CUSTOMER).
+
+Per channel: sequencer (reorder within `reorder_window` frames, conceal lost frames with silence so
+times stay right) -> decoder (PCM16 / mu-law / A-law) -> streaming resampler to 16 kHz ->
+512-sample windows -> silero VAD -> denoiser -> speech gate (hysteresis + hangover) -> speaker
+labels (stereo: the channel's role from `CallInfo.agent_channel`; mono: online speaker clustering,
+see `processors/diarization`) -> turn assembler (speaker change, pause, `max_turn_s`).
+Everything after the resampler runs on a fixed 512-sample grid, so the same audio gives the same
+turns whatever the frame sizes. All per-call state is plain arrays: `state_bytes()` /
+`from_state_bytes()` move a call between workers and the resumed front end continues exactly.
+
+Bad input never raises anything but `FrameError`, and only for the frame at fault:
+* odd PCM byte length, unknown encoding, unsupported or changed sample rate or encoding, wrong
+  call id or channel: `FrameError`; the frame is discarded and its place in the sequence is later
+  treated as a lost frame (silence of its duration), so later times stay right.
+* missing seq numbers: frames wait up to `reorder_window` frames for the missing one, then the
+  gap is declared, counted (`stats.gaps`, `stats.missing_frames`, `stats.concealed_s`) and filled
+  with silence of the duration the capture timestamps say. Duplicates and frames arriving after
+  their gap was declared are dropped and counted (`stats.dropped_late`).
+* clipped audio (samples at the encoding's full scale) is kept as is and counted
+  (`stats.clipped_frames`): VAD copes, emotion scores on it are less reliable.
+* silence-only calls give no turns (`stats.speech_s == 0`); a call with no frames at all too.
+Stereo overlap: a turn is marked `overlap=True` when the other channel had speech (VAD p >=
+threshold) during it; turns are released once the other channel has been decoded past their end
+(or lags by more than `max_channel_skew_s`), so the flag does not depend on frame interleaving.
+Mono overlap: see `processors/diarization/__init__.py`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field, fields
+from typing import Iterator
+
+import numpy as np
+
+from processors.audio.decode import (
+    SUPPORTED_RATES,
+    DecodeError,
+    bytes_per_sample,
+    canonical_encoding,
+    decode_payload,
+    encode_samples,
+)
+from processors.audio.resample_stream import StreamResampler
+from processors.audio.sequencing import Gap, Sequencer
+from processors.audio.statepack import pack_state, unpack_state
+from processors.denoise.base import Denoiser, make_denoiser
+from processors.turns import RawTurn, SpeechGate, TurnAssembler
+from processors.types import AGENT, CUSTOMER, SAMPLE_RATE, AudioFrame, CallInfo, SpeechTurn
+from processors.vad import VAD_WINDOW, VadState, speech_probs
+
+STATE_VERSION = 1
+
+
+class FrameError(ValueError):
+    """A bad frame (odd byte length, unknown encoding, rate change...). Only that frame is lost."""
+
+
+@dataclass
+class FrontEndConfig:
+    denoiser: str = "off"
+    """Chosen by measurement (bench/bench_denoise.py, see processors/denoise/__init__.py): no
+    denoiser improved the emotion model's accuracy on noisy speech enough to pay for its risk."""
+    vad_threshold: float = 0.5
+    """Silero speech probability that opens a speech region."""
+    vad_neg_threshold: float | None = None
+    """Probability below which a window counts as silence inside a region (None: threshold - 0.15)."""
+    vad_energy_floor_dbfs: float = -60.0
+    """Windows quieter than this (RMS) skip the VAD model: probability 0."""
+    hangover_s: float = 0.2
+    """Silence that closes a region; turn-end latency is this + 32 ms + one frame."""
+    pre_roll_s: float = 0.1
+    """Audio kept before the first speech window (soft onsets)."""
+    post_pad_s: float = 0.1
+    """Audio kept after the last speech window (<= hangover_s)."""
+    min_turn_s: float = 0.25
+    """Shorter pieces are dropped and counted (coughs, clicks, VAD blips)."""
+    max_turn_s: float = 10.0
+    """Continuous speech is cut into turns of at most this length."""
+    reorder_window: int = 8
+    """Frames that may wait for a missing earlier frame before it is declared lost."""
+    max_channel_skew_s: float = 1.0
+    """Stereo: release a turn without waiting for the other channel once it lags this much."""
+    diarize_mono: bool = True
+    """Mono calls: cluster voices (ONNX speaker embeddings). False: every turn is UNKNOWN."""
+    diarization: dict = field(default_factory=dict)
+    """Overrides of `processors.diarization.DiarizationConfig` fields (mono calls)."""
+
+
+@dataclass
+class FrontEndStats:
+    frames: int = 0
+    """Frames accepted (decoded or waiting to be)."""
+    bytes: int = 0
+    rejected_frames: int = 0
+    """Frames refused with FrameError."""
+    gaps: int = 0
+    """Runs of missing frames declared lost."""
+    missing_frames: int = 0
+    concealed_s: float = 0.0
+    """Silence inserted for lost frames."""
+    reordered: int = 0
+    """Frames that arrived after a later frame and were put back in order."""
+    dropped_late: int = 0
+    """Duplicates, and frames that came after their gap was declared."""
+    clipped_frames: int = 0
+    """Frames with samples at the encoding's full scale."""
+    audio_s: float = 0.0
+    """Longest channel decoded so far (call time)."""
+    speech_s: float = 0.0
+    """Total duration of emitted turns."""
+    turns: int = 0
+    short_turns_dropped: int = 0
+    last_error: str = ""
+
+
+_CLIP_LEVEL = {"pcm_s16le": 32767 / 32768.0, "mulaw": 32124 / 32768.0, "alaw": 32256 / 32768.0}
+
+
+class _Channel:
+    """Everything one channel carries between frames."""
+
+    def __init__(self, channel: int, config: FrontEndConfig):
+        self.channel = channel
+        self.sequencer = Sequencer(channel, config.reorder_window)
+        self.encoding: str | None = None
+        self.rate: int | None = None
+        self.resampler: StreamResampler | None = None
+        self.buffer = np.zeros(0, np.float32)
+        """16 kHz samples not yet making a whole VAD window."""
+        self.vad = VadState()
+        self.denoiser: Denoiser = make_denoiser(config.denoiser)
+        self.denoise_skip = self.denoiser.latency
+        """Leading denoiser output samples still to discard (its delay)."""
+        self.denoised = np.zeros(0, np.float32)
+        """Denoised samples waiting for their window's probability."""
+        self.probs: list[float] = []
+        """Probabilities of windows whose denoised audio is not complete yet."""
+        self.gate = SpeechGate(config.vad_threshold, config.vad_neg_threshold, config.hangover_s,
+                               config.pre_roll_s, config.post_pad_s)
+        self.assembler = TurnAssembler(config.min_turn_s, config.max_turn_s)
+        self.windows = 0
+        """VAD windows processed (channel progress = windows * 512 samples)."""
+        self.speech: list[list[int]] = []
+        """Recent [start, end) sample ranges of windows with p >= threshold (stereo overlap)."""
+        self.turn_index = 0
+
+    def to_state(self) -> dict:
+        return {
+            "sequencer": self.sequencer.to_state(), "encoding": self.encoding, "rate": self.rate,
+            "resampler": None if self.resampler is None else self.resampler.to_state(),
+            "buffer": self.buffer, "vad": self.vad.to_state(), "denoiser": self.denoiser.to_state(),
+            "denoise_skip": self.denoise_skip, "denoised": self.denoised, "probs": list(self.probs),
+            "gate": self.gate.to_state(), "assembler": self.assembler.to_state(), "windows": self.windows,
+            "speech": self.speech, "turn_index": self.turn_index,
+        }
+
+    def load_state(self, st: dict, call_id: str) -> None:
+        self.sequencer.load_state(st["sequencer"], call_id)
+        self.encoding, self.rate = st["encoding"], st["rate"]
+        self.resampler = None if st["resampler"] is None else StreamResampler.from_state(st["resampler"])
+        self.buffer = np.asarray(st["buffer"], np.float32)
+        self.vad = VadState.from_state(st["vad"])
+        self.denoiser.load_state(st["denoiser"])
+        self.denoise_skip = int(st["denoise_skip"])
+        self.denoised = np.asarray(st["denoised"], np.float32)
+        self.probs = [float(p) for p in st["probs"]]
+        self.gate.load_state(st["gate"])
+        self.assembler.load_state(st["assembler"])
+        self.windows = int(st["windows"])
+        self.speech = [[int(a), int(b)] for a, b in st["speech"]]
+        self.turn_index = int(st["turn_index"])
+
+
+class _ConstantLabeler:
+    """Stereo: every piece of speech of the channel has the channel's role."""
+
+    def __init__(self, label: str):
+        self.label = label
+
+    def on_start(self, sample: int) -> None:
+        pass
+
+    def on_audio(self, audio: np.ndarray) -> list[tuple[np.ndarray, str]]:
+        return [(audio, self.label)]
+
+    def on_end(self, sample: int) -> list[tuple[np.ndarray, str]]:
+        return []
+
+    def role(self, label: str) -> str:
+        return label
+
+    pending_samples = 0
+
+    def to_state(self) -> dict:
+        return {}
+
+    def load_state(self, st: dict) -> None:
+        pass
+
+
+class FrontEnd:
+    """Streaming front end of one call. Not thread-safe: one call is handled by one task."""
+
+    def __init__(self, call: CallInfo, config: FrontEndConfig | None = None):
+        self.call = call
+        self.config = config or FrontEndConfig()
+        self.stats = FrontEndStats()
+        n_channels = 2 if call.stereo else 1
+        if call.stereo and call.agent_channel not in (0, 1):
+            raise ValueError(f"agent_channel must be 0 or 1, got {call.agent_channel}")
+        self._channels = [_Channel(c, self.config) for c in range(n_channels)]
+        self._labelers = [self._make_labeler(c) for c in range(n_channels)]
+        self._unreleased: list[tuple[int, RawTurn]] = []
+        self._flushed = False
+        self.last_labels: dict[str, str] = {}
+        """turn_id -> speaker label (mono: the cluster, "spk0".."spkN"; stereo: the role) of the
+        turns returned by the latest push/flush (DER scoring and `callpulse diarize` read it)."""
+
+    def _make_labeler(self, channel: int):
+        if self.call.stereo:
+            return _ConstantLabeler(AGENT if channel == self.call.agent_channel else CUSTOMER)
+        if not self.config.diarize_mono:
+            from processors.types import UNKNOWN
+
+            return _ConstantLabeler(UNKNOWN)
+        from processors.diarization import SpeakerLabeler
+
+        return SpeakerLabeler(self.call, self.config.diarization)
+
+    # ------------------------------------------------------------------ frames in
+    def push(self, frame: AudioFrame) -> list[SpeechTurn]:
+        """Take one frame; return the turns that ended. FrameError only for this frame's fault."""
+        self._check_frame(frame)
+        ch = self._channels[frame.channel]
+        self.stats.frames += 1
+        self.stats.bytes += len(frame.payload)
+        raw: list[tuple[int, RawTurn]] = []
+        for item in ch.sequencer.push(frame):
+            raw.extend(self._consume(ch, item))
+        self._sync_sequencer_stats()
+        return self._release(raw, final=False)
+
+    def _check_frame(self, frame: AudioFrame) -> None:
+        try:
+            if self._flushed:
+                raise FrameError(f"call {self.call.call_id} was already flushed (ended)")
+            if frame.call_id != self.call.call_id:
+                raise FrameError(f"frame of call {frame.call_id!r} sent to the front end of {self.call.call_id!r}")
+            if not 0 <= frame.channel < len(self._channels):
+                kind = "stereo" if self.call.stereo else "mono"
+                raise FrameError(f"channel {frame.channel} does not exist in {kind} call {self.call.call_id}")
+            if frame.seq < 0:
+                raise FrameError(f"negative seq {frame.seq}")
+            try:
+                enc = canonical_encoding(frame.encoding)
+            except DecodeError as exc:
+                raise FrameError(str(exc)) from None
+            if frame.sample_rate not in SUPPORTED_RATES:
+                raise FrameError(f"unsupported sample rate {frame.sample_rate} Hz; expected one of {SUPPORTED_RATES}")
+            ch = self._channels[frame.channel]
+            if ch.rate is not None and frame.sample_rate != ch.rate:
+                raise FrameError(f"sample rate changed mid-call on channel {frame.channel}: "
+                                 f"{ch.rate} -> {frame.sample_rate} Hz (frame seq {frame.seq} rejected)")
+            if ch.encoding is not None and enc != ch.encoding:
+                raise FrameError(f"encoding changed mid-call on channel {frame.channel}: "
+                                 f"{ch.encoding} -> {enc} (frame seq {frame.seq} rejected)")
+            if len(frame.payload) % bytes_per_sample(enc):
+                raise FrameError(f"{enc} payload has an odd byte length ({len(frame.payload)}), "
+                                 f"frame seq {frame.seq} of channel {frame.channel}")
+            if ch.encoding is None:
+                ch.encoding, ch.rate = enc, frame.sample_rate
+                ch.resampler = StreamResampler(frame.sample_rate)
+        except FrameError as exc:
+            self.stats.rejected_frames += 1
+            self.stats.last_error = str(exc)
+            raise
+
+    def _consume(self, ch: _Channel, item: AudioFrame | Gap) -> list[tuple[int, RawTurn]]:
+        assert ch.resampler is not None and ch.rate is not None and ch.encoding is not None
+        if isinstance(item, Gap):
+            n = int(round(item.duration_ms * ch.rate / 1000.0))
+            self.stats.concealed_s += n / ch.rate
+            samples = np.zeros(n, np.float32)
+        else:
+            samples = decode_payload(item.payload, ch.encoding)
+            ch.sequencer.note_released(item, 1000.0 * len(samples) / ch.rate)
+            if len(samples) and np.count_nonzero(np.abs(samples) >= _CLIP_LEVEL[ch.encoding]) >= max(2, len(samples) // 200):
+                self.stats.clipped_frames += 1
+        return self._feed(ch, ch.resampler.process(samples))
+
+    def _feed(self, ch: _Channel, samples16: np.ndarray, final: bool = False) -> list[tuple[int, RawTurn]]:
+        buf = np.concatenate([ch.buffer, samples16]) if len(ch.buffer) else samples16
+        n = len(buf) // VAD_WINDOW
+        if final and len(buf) % VAD_WINDOW:
+            buf = np.concatenate([buf, np.zeros(VAD_WINDOW - len(buf) % VAD_WINDOW, np.float32)])
+            n = len(buf) // VAD_WINDOW
+        windows = buf[: n * VAD_WINDOW].reshape(n, VAD_WINDOW)
+        ch.buffer = buf[n * VAD_WINDOW:].copy()
+        if n == 0:
+            return []
+        probs = speech_probs(windows, ch.vad, self.config.vad_energy_floor_dbfs)
+        self._note_speech(ch, probs)
+        out = ch.denoiser.process(windows, probs)
+        return self._gate(ch, out, probs.tolist())
+
+    def _gate(self, ch: _Channel, denoised: np.ndarray, probs: list[float]) -> list[tuple[int, RawTurn]]:
+        if ch.denoise_skip:
+            drop = min(ch.denoise_skip, len(denoised))
+            denoised, ch.denoise_skip = denoised[drop:], ch.denoise_skip - drop
+        ch.denoised = np.concatenate([ch.denoised, denoised]) if len(ch.denoised) else denoised
+        ch.probs.extend(probs)
+        ready = min(len(ch.probs), len(ch.denoised) // VAD_WINDOW)
+        raw: list[tuple[int, RawTurn]] = []
+        labeler = self._labelers[ch.channel]
+        for i in range(ready):
+            events = ch.gate.push(ch.denoised[i * VAD_WINDOW:(i + 1) * VAD_WINDOW], ch.probs[i])
+            raw.extend(self._apply_events(ch, labeler, events))
+        ch.denoised = ch.denoised[ready * VAD_WINDOW:].copy()
+        ch.probs = ch.probs[ready:]
+        ch.windows += ready
+        self.stats.audio_s = max(self.stats.audio_s, ch.windows * VAD_WINDOW / SAMPLE_RATE)
+        return raw
+
+    def _apply_events(self, ch: _Channel, labeler, events) -> list[tuple[int, RawTurn]]:
+        raw: list[RawTurn] = []
+        for kind, value in events:
+            if kind == "start":
+                labeler.on_start(value)
+                ch.assembler.open(value)
+            elif kind == "audio":
+                for audio, label in labeler.on_audio(value):
+                    raw.extend(ch.assembler.add(audio, label))
+            else:
+                for audio, label in labeler.on_end(value):
+                    raw.extend(ch.assembler.add(audio, label))
+                raw.extend(ch.assembler.close())
+        return [(ch.channel, t) for t in raw]
+
+    def _note_speech(self, ch: _Channel, probs: np.ndarray) -> None:
+        if len(self._channels) < 2:
+            return
+        base = (ch.windows + len(ch.probs)) * VAD_WINDOW  # first sample of these windows
+        for i in np.flatnonzero(probs >= self.config.vad_threshold):
+            s = base + int(i) * VAD_WINDOW
+            if ch.speech and ch.speech[-1][1] == s:
+                ch.speech[-1][1] = s + VAD_WINDOW
+            else:
+                ch.speech.append([s, s + VAD_WINDOW])
+        horizon = base - 120 * SAMPLE_RATE  # nothing older can overlap a turn still pending
+        while ch.speech and ch.speech[0][1] < horizon:
+            ch.speech.pop(0)
+
+    # ------------------------------------------------------------------ turns out
+    def _release(self, raw: list[tuple[int, RawTurn]], final: bool) -> list[SpeechTurn]:
+        self._unreleased.extend(raw)
+        if not self._unreleased:
+            self.last_labels = {}
+            return []
+        progress = [c.windows * VAD_WINDOW for c in self._channels]
+        skew = int(self.config.max_channel_skew_s * SAMPLE_RATE)
+        keep: list[tuple[int, RawTurn]] = []
+        ready: list[tuple[int, RawTurn]] = []
+        for channel, turn in self._unreleased:
+            others = [p for c, p in enumerate(progress) if c != channel]
+            if final or all(p >= turn.end or progress[channel] - p > skew for p in others):
+                ready.append((channel, turn))
+            else:
+                keep.append((channel, turn))
+        self._unreleased = keep
+        ready.sort(key=lambda ct: (ct[1].start, ct[0]))
+        out = [self._to_speech_turn(channel, turn) for channel, turn in ready]
+        self.stats.short_turns_dropped = sum(c.assembler.dropped_short for c in self._channels)
+        return out
+
+    def _to_speech_turn(self, channel: int, turn: RawTurn) -> SpeechTurn:
+        ch = self._channels[channel]
+        overlap = turn.overlap
+        for c, other in enumerate(self._channels):
+            if c != channel and any(s < turn.end and e > turn.start for s, e in other.speech):
+                overlap = True
+        turn_id = f"{self.call.call_id}:{channel}:{ch.turn_index:05d}"
+        ch.turn_index += 1
+        self.stats.turns += 1
+        self.stats.speech_s += (turn.end - turn.start) / SAMPLE_RATE
+        labeler = self._labelers[channel]
+        self.last_labels[turn_id] = turn.label
+        return SpeechTurn(
+            call_id=self.call.call_id, turn_id=turn_id, speaker=labeler.role(turn.label), channel=channel,
+            start_s=turn.start / SAMPLE_RATE, end_s=turn.end / SAMPLE_RATE,
+            audio=turn.audio.astype(np.float32) / 32768.0, overlap=overlap,
+        )
+
+    def flush(self) -> list[SpeechTurn]:
+        """The call ended: declare missing frames lost, decode the tail, emit the last turns."""
+        if self._flushed:
+            return []
+        raw: list[tuple[int, RawTurn]] = []
+        for ch in self._channels:
+            if ch.resampler is None:
+                continue
+            for item in ch.sequencer.flush():
+                raw.extend(self._consume(ch, item))
+            tail = ch.resampler.flush()
+            raw.extend(self._feed(ch, tail, final=True))
+            rest = ch.denoiser.flush()
+            raw.extend(self._gate(ch, rest, []))
+            labeler = self._labelers[ch.channel]
+            raw.extend(self._apply_events(ch, labeler, ch.gate.flush()))
+            raw.extend((ch.channel, t) for t in ch.assembler.close())
+        self._sync_sequencer_stats()
+        self._flushed = True
+        self.last_labels = {}
+        return self._release(raw, final=True)
+
+    def _sync_sequencer_stats(self) -> None:
+        seqs = [c.sequencer for c in self._channels]
+        self.stats.gaps = sum(s.gaps for s in seqs)
+        self.stats.missing_frames = sum(s.missing_frames for s in seqs)
+        self.stats.reordered = sum(s.reordered for s in seqs)
+        self.stats.dropped_late = sum(s.dropped_late for s in seqs)
+
+    @property
+    def pending_audio_s(self) -> float:
+        """Audio held for turns not emitted yet (snapshot state when this is small)."""
+        samples = sum(len(t.audio) for _, t in self._unreleased)
+        for ch, labeler in zip(self._channels, self._labelers):
+            samples += ch.assembler.pending_samples + ch.gate.pending_samples + labeler.pending_samples
+        return samples / SAMPLE_RATE
+
+    # ------------------------------------------------------------------ state
+    def state_bytes(self) -> bytes:
+        return pack_state({
+            "version": STATE_VERSION,
+            "call": {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(self.call).items()},
+            "config": asdict(self.config),
+            "stats": asdict(self.stats),
+            "channels": [c.to_state() for c in self._channels],
+            "labelers": [lab.to_state() for lab in self._labelers],
+            "unreleased": [[c, t.start, t.end, t.audio, t.label, t.overlap] for c, t in self._unreleased],
+            "flushed": self._flushed,
+        })
+
+    @classmethod
+    def from_state_bytes(cls, data: bytes, config: FrontEndConfig | None = None) -> "FrontEnd":
+        """Resume a call; `config` defaults to the one saved with the state."""
+        st = unpack_state(data)
+        if not isinstance(st, dict) or st.get("version") != STATE_VERSION:
+            raise ValueError("front-end state of an unknown version")
+        call_d = dict(st["call"])
+        if call_d.get("agent_voiceprint") is not None:
+            call_d["agent_voiceprint"] = tuple(float(v) for v in call_d["agent_voiceprint"])
+        call = CallInfo(**call_d)
+        if config is None:
+            known = {f.name for f in fields(FrontEndConfig)}
+            config = FrontEndConfig(**{k: v for k, v in st["config"].items() if k in known})
+        fe = cls(call, config)
+        fe.stats = FrontEndStats(**{k: v for k, v in st["stats"].items() if k in {f.name for f in fields(FrontEndStats)}})
+        for ch, cst in zip(fe._channels, st["channels"]):
+            ch.load_state(cst, call.call_id)
+        for lab, lst in zip(fe._labelers, st["labelers"]):
+            lab.load_state(lst)
+        fe._unreleased = [(int(c), RawTurn(int(s), int(e), np.asarray(a, np.int16), str(lab), bool(o)))
+                          for c, s, e, a, lab, o in st["unreleased"]]
+        fe._flushed = bool(st["flushed"])
+        return fe
+
+
+def frames_from_clip(call_id: str, samples_by_channel: np.ndarray, frame_ms: float = 20,
+                     encoding: str = "pcm_s16le", sample_rate: int = 16000) -> Iterator[AudioFrame]:
+    """Cut 16 kHz float32 audio (channels, n) or (n,) into frames, channels interleaved in time order.
+
+    Audio is resampled to `sample_rate` (soxr) and encoded as `encoding`; seq and capture_ts_ms
+    count from 0 per channel. Used by replay, offline analysis, benches and tests.
+    """
+    from processors.audio.io import resample
+
+    x = np.asarray(samples_by_channel, dtype=np.float32)
+    if x.ndim == 1:
+        x = x[None, :]
+    if sample_rate != SAMPLE_RATE:
+        x = np.stack([resample(c, SAMPLE_RATE, sample_rate) for c in x])
+    per_frame = max(1, int(round(frame_ms * sample_rate / 1000.0)))
+    n_frames = math.ceil(x.shape[1] / per_frame)
+    for seq in range(n_frames):
+        for channel in range(x.shape[0]):
+            chunk = x[channel, seq * per_frame:(seq + 1) * per_frame]
+            yield AudioFrame(call_id=call_id, channel=channel, seq=seq,
+                             capture_ts_ms=int(round(seq * per_frame * 1000 / sample_rate)),
+                             sample_rate=sample_rate, encoding=encoding, payload=encode_samples(chunk, encoding))
