@@ -1,0 +1,1 @@
+"""Language side of callpulse: transcript segments, their polarity, and an optional transcriber."""
