@@ -108,11 +108,17 @@ def open_store(url: str | None = None, *, migrate: bool = False, params: dict[st
     import clickhouse_connect
     from clickhouse_connect.driver.exceptions import ClickHouseError
 
+    global _CHDB_PATH
     target = parse_store_url(url)
     if target.kind == "chdb":
-        target.path.mkdir(parents=True, exist_ok=True)
+        path = target.path.resolve()
+        if _CHDB_PATH is not None and _CHDB_PATH != path:
+            raise StoreError(f"this process already runs the embedded store at {_CHDB_PATH}; chdb allows one "
+                             f"data directory per process, so {path} cannot be opened here")
+        path.mkdir(parents=True, exist_ok=True)
         try:
-            client = clickhouse_connect.get_client(interface="chdb", path=str(target.path))
+            client = clickhouse_connect.get_client(interface="chdb", path=str(path))
+            _CHDB_PATH = path
         except ClickHouseError as exc:
             info = read_worker_info(target.path.parent)
             raise StoreBusy(
@@ -135,9 +141,16 @@ def open_store(url: str | None = None, *, migrate: bool = False, params: dict[st
     return client
 
 
+_CHDB_PATH: Path | None = None
+"""The embedded store this process opened (chdb: one data directory per process, for its lifetime)."""
 _DATABASE_OF: "weakref.WeakKeyDictionary[Any, str]" = weakref.WeakKeyDictionary()
 _LOCKS: "weakref.WeakKeyDictionary[Any, threading.RLock]" = weakref.WeakKeyDictionary()
 _LOCKS_GUARD = threading.Lock()
+
+
+def process_chdb_path() -> Path | None:
+    """Data directory of the embedded store this process opened, if any."""
+    return _CHDB_PATH
 
 
 def database_of(client) -> str:
