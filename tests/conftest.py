@@ -22,3 +22,12 @@ def require_data(*parts: str) -> Path:
 @pytest.fixture
 def data_dir() -> Path:
     return require_data()
+
+
+@pytest.fixture(scope="session")
+def chdb_dir(tmp_path_factory) -> Path:
+    """The one embedded-store (chdb) directory of this test process: chdb runs one data directory per
+    process for the process's lifetime, so every in-process store test shares it (one database each)."""
+    from streams import store
+
+    return store.process_chdb_path() or tmp_path_factory.mktemp("chdb")
