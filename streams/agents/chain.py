@@ -1,0 +1,195 @@
+"""Chain stage: emotion scores + transcripts of a call -> fusion, windows, escalation (CallChain).
+
+Input topics `scores` (emotion_score + control) and `transcripts` (transcript_segment), co-partitioned
+by call id. Output topics `fused`, `windows`, `alerts`, `calls` (call started, call summary), each
+event carrying the call's context (agent id, queue, start time) in the `cp-ctx` header so the sink
+can stamp rows without a join.
+
+State: one `processors.call_chain.CallChain` per call, saved after every event that changed it into
+the changelog-backed table `call-chains` (written before the event's outputs are sent, and Faust
+flushes the producer before it commits offsets). A restart restores the chain from the table and the
+redelivered events are duplicates the chain ignores (turn and segment ids), so no turn is lost or
+counted twice and an alert is not raised again. An ended call keeps a small marker.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field, fields
+
+import numpy as np
+
+from processors.call_chain import CallChain, ChainConfig, ChainInputError
+from processors.escalation import EscalationConfig
+from processors.fusion import FusionConfig
+from processors.types import Alert, CallSummary, FusedTurn, SpeechTurn, WindowAggregate
+from schemas.codec import SchemaError, decode, encode
+from streams.records import from_record, record_to_emotion, schema_name_of, to_record
+from streams.wire import CTX_HEADER, ENDED, PROBS_HEADER, PROGRESS, STARTED, decode_control, dump_json, kind_of
+
+log = logging.getLogger(__name__)
+
+OUTPUT_TOPIC = {FusedTurn: "fused", WindowAggregate: "windows", Alert: "alerts", CallSummary: "calls"}
+END_REASONS = {"idle_timeout": "idle_timeout"}
+
+
+def chain_config(thresholds: dict[str, float]) -> ChainConfig:
+    """ChainConfig with the settings' overrides (names of EscalationConfig / FusionConfig fields)."""
+    esc = {f.name for f in fields(EscalationConfig)}
+    fus = {f.name for f in fields(FusionConfig)}
+    unknown = set(thresholds) - esc - fus
+    if unknown:
+        raise ValueError(f"unknown thresholds {sorted(unknown)}; known: {sorted(esc | fus)}")
+    def cast(cls, name, v):
+        typ = next(f.type for f in fields(cls) if f.name == name)
+        return int(v) if typ in (int, "int") else v
+    return ChainConfig(
+        fusion=FusionConfig(**{k: cast(FusionConfig, k, v) for k, v in thresholds.items() if k in fus}),
+        escalation=EscalationConfig(**{k: cast(EscalationConfig, k, v) for k, v in thresholds.items() if k in esc}),
+    )
+
+
+@dataclass
+class CallState:
+    chain: CallChain
+    ctx: dict | None = None
+    """The call_event record of the call's start (None until the started control message arrives)."""
+    probs: dict[str, dict[str, float]] = field(default_factory=dict)
+    ended: bool = False
+
+    def to_bytes(self) -> bytes:
+        if self.ended:
+            return dump_json({"ended": True, "ctx": self.ctx})
+        return dump_json({"ctx": self.ctx, "probs": self.probs, "chain": self.chain.state_bytes().decode()})
+
+
+class ChainStage:
+    def __init__(self, pipeline) -> None:
+        self.p = pipeline
+        self.settings = pipeline.settings
+        self.stats = pipeline.stats
+        self.config = chain_config(self.settings.thresholds)
+        self.calls: dict[str, CallState] = {}
+        self.table = pipeline.app.Table(
+            "call-chains", default=None, key_type=bytes, value_type=bytes, partitions=self.settings.partitions,
+        )
+        self._polarity = None
+
+    def polarity(self, text: str) -> float:
+        if self._polarity is None:
+            from processors.call_chain import default_polarity
+
+            self._polarity = default_polarity()
+        return self._polarity(text)
+
+    def _state(self, call_id: str) -> CallState:
+        st = self.calls.get(call_id)
+        if st is not None:
+            return st
+        blob = self.table.get(call_id.encode())
+        if blob:
+            d = json.loads(blob)
+            if d.get("ended"):
+                st = CallState(CallChain(call_id, self.config, self.polarity), d.get("ctx"), ended=True)
+            else:
+                st = CallState(CallChain.from_state_bytes(d["chain"].encode(), self.config, self.polarity),
+                               d.get("ctx"), d.get("probs", {}))
+                self.stats.count("chains_restored")
+        else:
+            st = CallState(CallChain(call_id, self.config, self.polarity))
+        self.calls[call_id] = st
+        return st
+
+    async def handle(self, event) -> None:
+        try:
+            await self._handle(event)
+        except (SchemaError, ChainInputError) as exc:
+            await self.p.dead_letter(event, f"{type(exc).__name__}: {exc}")
+        except Exception as exc:
+            log.exception("chain stage failed")
+            await self.p.dead_letter(event, f"internal error: {type(exc).__name__}: {exc}")
+
+    async def _handle(self, event) -> None:
+        value = event.value
+        kind = kind_of(value)
+        outputs: list = []
+        extra: list[tuple[str, bytes]] = []
+        if kind == "control":
+            c = decode_control(value)
+            st = self._state(c.call_id)
+            if st.ended:
+                return
+            with self.stats.measure("chain"):
+                if c.kind == STARTED:
+                    if st.ctx is not None:
+                        return  # redelivered
+                    st.ctx = c.call_event
+                    extra.append(("calls", encode("call_event", c.call_event)))
+                elif c.kind == PROGRESS:
+                    outputs = st.chain.advance_to(c.t)
+                elif c.kind == ENDED:
+                    outputs = st.chain.end_call(END_REASONS.get(c.reason, "ended"), c.t)
+                    st.ended = True
+            call_id = c.call_id
+        elif kind == "emotion_score":
+            fields_, emotion = record_to_emotion(decode("emotion_score", value))
+            call_id = fields_.call_id
+            st = self._state(call_id)
+            if st.ended:
+                self.stats.count("turns_after_end")
+                return
+            turn = SpeechTurn(call_id, fields_.turn_id, fields_.speaker, fields_.channel, fields_.start_s,
+                              fields_.end_s, np.zeros(0, np.float32), fields_.overlap)
+            with self.stats.measure("chain"):
+                outputs = st.chain.add_turn(turn, emotion)
+            if emotion is not None and outputs:
+                st.probs[turn.turn_id] = dict(emotion.probs)
+            self.stats.count("turns_chained")
+        elif kind == "transcript_segment":
+            seg = from_record("transcript_segment", decode("transcript_segment", value))
+            call_id = seg.call_id
+            st = self._state(call_id)
+            if st.ended:
+                return
+            with self.stats.measure("chain"):
+                outputs = st.chain.add_transcript(seg)
+        else:
+            raise SchemaError(f"{kind} events do not belong on the scores/transcripts topics")
+
+        if outputs or extra or kind == "control":
+            # State first: once the outputs are out, a redelivery must find them already applied.
+            self.table[call_id.encode()] = st.to_bytes()
+        if st.ended:
+            self.calls.pop(call_id, None)
+        ctx_header = dump_json(st.ctx) if st.ctx is not None else b"null"
+        key = call_id.encode()
+        for topic, data in extra:
+            await self.p.topics[topic].send(key=key, value=data, headers={CTX_HEADER: ctx_header})
+        for obj in outputs:
+            headers = {CTX_HEADER: ctx_header}
+            if isinstance(obj, FusedTurn) and obj.turn_id in st.probs:
+                headers[PROBS_HEADER] = dump_json(st.probs[obj.turn_id])
+            name = OUTPUT_TOPIC[type(obj)]
+            self.stats.count(f"out_{name}")
+            await self.p.topics[name].send(key=key, value=encode(schema_name_of(obj), to_record(obj)),
+                                           headers=headers)
+
+    def on_revoked(self, partitions: set[int]) -> None:
+        self.calls.clear()  # restored lazily from the table by whichever worker owns them now
+
+
+def register(pipeline) -> ChainStage:
+    stage = ChainStage(pipeline)
+    pipeline.extras["chain"] = stage
+    channel = pipeline.app.topic(
+        pipeline.topics["scores"].get_topic_name(), pipeline.topics["transcripts"].get_topic_name(),
+        key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw",
+    )
+
+    @pipeline.app.agent(channel, name="chain")
+    async def chain_agent(stream):
+        async for event in stream.events():
+            await stage.handle(event)
+
+    return stage

@@ -1,0 +1,313 @@
+"""Frames stage: audio frames + call events -> the front end -> speech turns (one FrontEnd per call).
+
+Input topic `audio` (audio_frame, call_event). Output topic `turns` (speech_turn + control messages
+started / progress / ended, in order per call), `dead-letter` for what cannot be used.
+
+State (rebuilt from the topics, nothing acknowledged is lost):
+  * The FrontEnd of each live call is in memory. Frames are NOT acknowledged when processed; every
+    `checkpoint_every_s` seconds of a call's audio, at a moment when the front end holds little
+    pending audio, the call's `state_bytes()` and last sequence numbers go into the changelog-backed
+    table `frontend-checkpoints`, and only then are the frames it covers acknowledged. Faust commits
+    the highest *contiguous* acknowledged offset, so after a crash every frame not covered by a
+    checkpoint is delivered again; the restored front end skips frames with seq <= its checkpoint.
+  * Turn ids are deterministic, so turns re-cut after a restart are duplicates that the chain
+    ignores and ClickHouse collapses (ReplacingMergeTree).
+  * An ended call leaves a small "ended" marker, so a redelivered tail of it is dropped, not re-run.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import struct
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from processors.frontend import FrameError, FrontEnd
+from processors.types import CUSTOMER, AudioFrame, CallInfo
+from schemas.codec import SchemaError, decode, encode
+from streams.records import (
+    call_started_record,
+    record_to_call_info,
+    record_to_frame,
+    turn_to_record,
+)
+from streams.wire import ENDED, PROGRESS, STARTED, Control, encode_control, kind_of
+
+log = logging.getLogger(__name__)
+
+BYTES_PER_SAMPLE = {"pcm_s16le": 2, "mulaw": 1, "alaw": 1}
+PROGRESS_EVERY_S = 1.0
+MAX_PENDING_AT_CHECKPOINT_S = 1.5
+_LEN = struct.Struct(">I")
+ENDED_MARKER = b"ENDED"
+
+
+@dataclass
+class LiveCall:
+    info: CallInfo
+    started_ms: int
+    fe: FrontEnd
+    partition: int
+    last_seq: dict[int, int] = field(default_factory=dict)
+    decoded_s: dict[int, float] = field(default_factory=dict)
+    unacked: list[Any] = field(default_factory=list)
+    audio_since_checkpoint_s: float = 0.0
+    last_progress_s: float = 0.0
+    last_seen: float = field(default_factory=time.monotonic)
+
+    @property
+    def audio_s(self) -> float:
+        """Event time decoded on every channel (the slowest channel bounds what is known)."""
+        channels = 2 if self.info.stereo else 1
+        if len(self.decoded_s) < channels:
+            return 0.0
+        return min(self.decoded_s.values())
+
+    @property
+    def end_s(self) -> float:
+        return max(self.decoded_s.values(), default=0.0)
+
+
+def wants_score(speaker: str, agent_emotion: bool) -> bool:
+    """Which turns the emotion model sees: the customer's; everyone's only when agent emotion is on
+    (the same rule as `processors.offline.cut_and_score`)."""
+    return agent_emotion or speaker == CUSTOMER
+
+
+def partition_of(key: bytes, partitions: int) -> int:
+    """The partition Kafka's default partitioner (murmur2) gives a key: where the call's events are."""
+    from aiokafka.partitioner import murmur2
+
+    return (murmur2(key) & 0x7FFFFFFF) % partitions
+
+
+def pack_checkpoint(call: LiveCall) -> bytes:
+    meta = {
+        "call_event": call_started_record(call.info, call.started_ms),
+        "started_ms": call.started_ms,
+        "last_seq": {str(k): v for k, v in call.last_seq.items()},
+        "decoded_s": {str(k): v for k, v in call.decoded_s.items()},
+        "last_progress_s": call.last_progress_s,
+    }
+    head = json.dumps(meta, separators=(",", ":")).encode()
+    return _LEN.pack(len(head)) + head + call.fe.state_bytes()
+
+
+def unpack_checkpoint(data: bytes, partition: int) -> LiveCall:
+    (n,) = _LEN.unpack_from(data)
+    meta = json.loads(data[_LEN.size:_LEN.size + n])
+    info = record_to_call_info(meta["call_event"])
+    fe = FrontEnd.from_state_bytes(data[_LEN.size + n:])
+    return LiveCall(
+        info=info, started_ms=int(meta["started_ms"]), fe=fe, partition=partition,
+        last_seq={int(k): int(v) for k, v in meta["last_seq"].items()},
+        decoded_s={int(k): float(v) for k, v in meta["decoded_s"].items()},
+        last_progress_s=float(meta.get("last_progress_s", 0.0)),
+    )
+
+
+class FramesStage:
+    def __init__(self, pipeline) -> None:
+        self.p = pipeline
+        self.settings = pipeline.settings
+        self.stats = pipeline.stats
+        self.calls: dict[str, LiveCall] = {}
+        self.table = pipeline.app.Table(
+            "frontend-checkpoints", default=None, key_type=bytes, value_type=bytes,
+            partitions=self.settings.partitions,
+        )
+        self.turns_topic = pipeline.topics["turns"]
+        self._restored_scan_done = False
+
+    # ---- entry points ------------------------------------------------------------------------
+
+    async def handle(self, event) -> None:
+        """Process one event of the audio topic; never raises for bad input."""
+        value, key = event.value, event.key
+        call_id_hint = key.decode("utf-8", "replace") if key else ""
+        try:
+            kind = kind_of(value)
+            if kind == "audio_frame":
+                await self._on_frame(event, record_to_frame(decode("audio_frame", value)))
+            elif kind == "call_event":
+                rec = decode("call_event", value)
+                if rec["kind"] == "started":
+                    await self._on_started(event, rec)
+                else:
+                    await self._on_ended(event, rec["call_id"], "ended")
+            else:
+                raise SchemaError(f"{kind} events do not belong on the audio topic")
+        except (SchemaError, FrameError) as exc:
+            await self.p.dead_letter(event, f"{type(exc).__name__}: {exc}")
+            self._ack(event)
+        except Exception as exc:  # a bug or a corrupt state must not stop the other calls
+            log.exception("frames stage failed on call %s", call_id_hint)
+            await self.p.dead_letter(event, f"internal error: {type(exc).__name__}: {exc}")
+            self._ack(event)
+
+    async def close_idle_calls(self) -> None:
+        """Close calls that sent nothing for `idle_call_timeout_s` (a call that never ends)."""
+        if not self._restored_scan_done:
+            self._restore_checkpointed_calls()
+        now = time.monotonic()
+        for call_id, call in list(self.calls.items()):
+            if now - call.last_seen >= self.settings.idle_call_timeout_s:
+                log.info("call %s idle for %.0f s: closing it", call_id, now - call.last_seen)
+                self.stats.count("idle_closed")
+                await self._finish(call_id, call, "idle_timeout")
+
+    def on_revoked(self, partitions: set[int]) -> None:
+        """Partitions moved to another worker: drop their calls (it restores them from the table)."""
+        for call_id in [c for c, call in self.calls.items() if call.partition in partitions]:
+            del self.calls[call_id]
+        self._restored_scan_done = False
+
+    # ---- events ------------------------------------------------------------------------------
+
+    async def _on_started(self, event, rec: dict) -> None:
+        info = record_to_call_info(rec)
+        call_id = info.call_id
+        if call_id in self.calls or self._lookup(call_id, event.message.partition) is not None:
+            self._ack(event)  # a duplicate (redelivered) start: the call is already known
+            return
+        if self.table.get(call_id.encode()) == ENDED_MARKER:
+            self._ack(event)
+            return
+        with self.stats.measure("frames"):
+            fe = FrontEnd(info)
+        call = LiveCall(info, int(rec["ts_ms"]), fe, event.message.partition)
+        call.unacked.append(event)
+        self.calls[call_id] = call
+        self.stats.count("calls_started")
+        await self._send(call_id, encode_control(Control(STARTED, call_id, 0.0, call_event=rec)))
+
+    async def _on_frame(self, event, frame: AudioFrame) -> None:
+        call = self.calls.get(frame.call_id) or self._lookup(frame.call_id, event.message.partition)
+        if call is None:
+            if self.table.get(frame.call_id.encode()) == ENDED_MARKER:
+                self._ack(event)  # tail of a call that already ended (redelivery)
+                return
+            raise SchemaError(f"audio frame for call {frame.call_id!r} before its call-started event")
+        call.last_seen = time.monotonic()
+        if frame.seq <= call.last_seq.get(frame.channel, -1):
+            # A duplicate, or redelivered after a restart and already inside the checkpoint: the
+            # front end's sequencer drops it too (stats.dropped_late), but it must not count as audio.
+            with self.stats.measure("frames"):
+                call.fe.push(frame)
+            call.unacked.append(event)
+            return
+        width = BYTES_PER_SAMPLE.get(frame.encoding)
+        with self.stats.measure("frames"):
+            turns = call.fe.push(frame)  # FrameError for a bad frame: nothing changed
+        call.last_seq[frame.channel] = frame.seq
+        dur = len(frame.payload) / width / frame.sample_rate if width and frame.sample_rate else 0.0
+        call.decoded_s[frame.channel] = call.decoded_s.get(frame.channel, 0.0) + dur
+        if frame.channel == min(call.decoded_s):
+            call.audio_since_checkpoint_s += dur
+        call.unacked.append(event)
+        self.stats.count("frames")
+        for turn in turns:
+            await self._send_turn(turn)
+        await self._maybe_progress(call)
+        await self._maybe_checkpoint(call)
+
+    async def _on_ended(self, event, call_id: str, reason: str) -> None:
+        call = self.calls.get(call_id) or self._lookup(call_id, event.message.partition)
+        if call is None:
+            self._ack(event)  # ended twice, or never started: nothing to flush
+            return
+        call.unacked.append(event)
+        await self._finish(call_id, call, reason)
+
+    # ---- helpers -----------------------------------------------------------------------------
+
+    async def _finish(self, call_id: str, call: LiveCall, reason: str) -> None:
+        with self.stats.measure("frames"):
+            turns = call.fe.flush()
+        for turn in turns:
+            await self._send_turn(turn)
+        await self._send(call_id, encode_control(Control(ENDED, call_id, call.end_s, reason=reason)))
+        self.table[call_id.encode()] = ENDED_MARKER
+        self.calls.pop(call_id, None)
+        self.stats.count("calls_ended")
+        for ev in call.unacked:
+            self._ack(ev)
+        call.unacked.clear()
+
+    async def _send_turn(self, turn) -> None:
+        if not wants_score(turn.speaker, self.settings.agent_emotion):
+            # Not to be scored (agent turns, or unattributed mono turns, with agent emotion off):
+            # their audio never leaves this stage.
+            turn = type(turn)(turn.call_id, turn.turn_id, turn.speaker, turn.channel, turn.start_s,
+                              turn.end_s, turn.audio[:0], turn.overlap)
+        self.stats.count("turns")
+        await self._send(turn.call_id, encode("speech_turn", turn_to_record(turn)))
+
+    async def _maybe_progress(self, call: LiveCall) -> None:
+        safe = call.audio_s - call.fe.pending_audio_s
+        if safe - call.last_progress_s >= PROGRESS_EVERY_S:
+            call.last_progress_s = safe
+            await self._send(call.info.call_id, encode_control(Control(PROGRESS, call.info.call_id, safe)))
+
+    async def _maybe_checkpoint(self, call: LiveCall) -> None:
+        every = self.settings.checkpoint_every_s
+        if call.audio_since_checkpoint_s < every:
+            return
+        if call.fe.pending_audio_s > MAX_PENDING_AT_CHECKPOINT_S and call.audio_since_checkpoint_s < 4 * every:
+            return
+        with self.stats.measure("checkpoint"):
+            blob = pack_checkpoint(call)
+        self.table[call.info.call_id.encode()] = blob
+        self.stats.count("checkpoints")
+        call.audio_since_checkpoint_s = 0.0
+        for ev in call.unacked:
+            self._ack(ev)
+        call.unacked.clear()
+
+    def _lookup(self, call_id: str, partition: int) -> LiveCall | None:
+        """The call restored from its checkpoint, if it has one (after a restart or rebalance)."""
+        blob = self.table.get(call_id.encode())
+        if not blob or blob == ENDED_MARKER:
+            return None
+        call = unpack_checkpoint(blob, partition)
+        self.calls[call_id] = call
+        self.stats.count("calls_restored")
+        log.info("call %s restored from its checkpoint (seq %s)", call_id, call.last_seq)
+        return call
+
+    def _restore_checkpointed_calls(self) -> None:
+        """Load every checkpointed, unfinished call of our partitions, so the idle timer sees it."""
+        self._restored_scan_done = True
+        for key, blob in list(self.table.items()):
+            call_id = key.decode() if isinstance(key, bytes) else str(key)
+            if blob and blob != ENDED_MARKER and call_id not in self.calls:
+                try:
+                    self._lookup(call_id, partition_of(key, self.settings.partitions))
+                except Exception:
+                    log.exception("cannot restore call %s from its checkpoint", call_id)
+
+    async def _send(self, call_id: str, value: bytes) -> None:
+        await self.turns_topic.send(key=call_id.encode(), value=value)
+
+    @staticmethod
+    def _ack(event) -> None:
+        event.ack()
+
+
+def register(pipeline) -> FramesStage:
+    stage = FramesStage(pipeline)
+    pipeline.extras["frames"] = stage
+    app = pipeline.app
+
+    @app.agent(pipeline.topics["audio"], name="frames")
+    async def frames_agent(stream):
+        async for event in stream.noack().events():
+            await stage.handle(event)
+
+    @app.timer(pipeline.settings.idle_check_interval_s, name="idle-calls")
+    async def idle_calls():
+        await stage.close_idle_calls()
+
+    return stage

@@ -1,0 +1,92 @@
+"""Faust app factory: one worker process runs every stage for the partitions it owns.
+
+Input: `Settings`. Output: `Pipeline` (the Faust app, its topics, shared helpers), with the agents of
+`streams/agents/` registered: frames -> scoring -> chain -> sink, plus the idle-call timer and the
+web views (`POST /sql`, `GET /stats`).
+
+State: Faust tables backed by changelog topics (store "memory://", rebuilt from the changelog on
+start or rebalance): `frontend-checkpoints` (frames stage) and `call-chains` (chain stage). See
+docs/scaling.md for what is kept where and why no acknowledged input is ever lost.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import faust
+
+from schemas.codec import encode
+from streams.config import Settings
+from streams.records import dead_letter_record
+from streams.stats import StageStats
+from streams.topics import topic_names
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Pipeline:
+    app: faust.App
+    settings: Settings
+    topics: dict[str, Any]
+    stats: StageStats = field(default_factory=StageStats)
+    extras: dict[str, Any] = field(default_factory=dict)
+    """Stage objects by name (for the web views and tests)."""
+
+    async def dead_letter(self, event: Any, reason: str) -> None:
+        """Send an event that cannot be processed, untouched, to the dead-letter topic."""
+        msg = event.message
+        rec = dead_letter_record(msg.topic, msg.key, msg.value if msg.value is not None else b"",
+                                 reason, int(time.time() * 1000), msg.partition, msg.offset)
+        self.stats.count("dead_letters")
+        log.warning("dead-letter %s[%s]@%s: %s", msg.topic, msg.partition, msg.offset, reason)
+        await self.topics["dead-letter"].send(key=msg.key, value=encode("dead_letter", rec))
+
+
+def create_app(settings: Settings, *, web_port: int | None = None) -> Pipeline:
+    home = settings.home_dir
+    home.mkdir(parents=True, exist_ok=True)
+    app = faust.App(
+        settings.app_id,
+        broker=settings.broker_url,
+        store="memory://",
+        datadir=str(home / "faust"),
+        web_enabled=True,
+        web_bind=settings.web_host,
+        web_host=settings.web_host,
+        web_port=web_port if web_port is not None else (settings.web_port or 6066),
+        topic_partitions=settings.partitions,
+        topic_replication_factor=settings.replicas,
+        key_serializer="raw",
+        value_serializer="raw",
+        consumer_auto_offset_reset="earliest",
+        stream_wait_empty=False,
+        table_standby_replicas=0,
+        **settings.profile,
+    )
+    topics = {name: app.topic(full, key_type=bytes, value_type=bytes, partitions=settings.partitions,
+                              key_serializer="raw", value_serializer="raw")
+              for name, full in topic_names(settings).items()}
+    pipeline = Pipeline(app, settings, topics)
+
+    from streams import web
+    from streams.agents import chain, frames, scoring, sink
+
+    frames.register(pipeline)
+    scoring.register(pipeline)
+    chain.register(pipeline)
+    sink.register(pipeline)
+    web.register(pipeline)
+
+    @app.on_partitions_revoked.connect
+    async def on_revoked(sender, revoked, **kwargs):
+        """Calls of revoked partitions move to another worker, which restores them from the tables."""
+        partitions = {tp.partition for tp in revoked if tp.topic == pipeline.topics["audio"].get_topic_name()}
+        if partitions:
+            pipeline.extras["frames"].on_revoked(partitions)
+            pipeline.extras["chain"].on_revoked(partitions)
+
+    return pipeline
