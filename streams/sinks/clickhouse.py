@@ -183,8 +183,8 @@ class ClickHouseSink:
         with self._flush_lock:
             with self._lock:
                 batches, self._buffers = self._buffers, {}
+                oldest, self._oldest = self._oldest, None
                 self._buffered = 0
-                self._oldest = None
             written = 0
             tables = list(batches)
             for i, table in enumerate(tables):
@@ -192,7 +192,7 @@ class ClickHouseSink:
                     written += self._write(table, batches[table])
                 except SinkUnavailable:
                     self.stats.failures += 1
-                    self._requeue({t: batches[t] for t in tables[i:]})
+                    self._requeue({t: batches[t] for t in tables[i:]}, oldest)
                     raise
             return written
 
@@ -214,13 +214,14 @@ class ClickHouseSink:
                 self._executor.shutdown(wait=True)
                 self._executor = None
 
-    def _requeue(self, batches: dict[str, list[tuple]]) -> None:
+    def _requeue(self, batches: dict[str, list[tuple]], oldest: float | None) -> None:
+        """Put unwritten rows back in front, keeping their age (they stay due)."""
         with self._lock:
             for table, rows in batches.items():
                 self._buffers[table] = rows + self._buffers.get(table, [])
                 self._buffered += len(rows)
-            if self._buffered and self._oldest is None:
-                self._oldest = self._clock()
+            if oldest is not None:
+                self._oldest = oldest if self._oldest is None else min(oldest, self._oldest)
 
     def _write(self, table: str, rows: list[tuple]) -> int:
         """Insert `rows`; isolate and reject malformed rows by bisection."""
