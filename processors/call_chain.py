@@ -60,6 +60,10 @@ class ChainInputError(ValueError):
 class ChainConfig:
     fusion: FusionConfig = field(default_factory=FusionConfig)
     escalation: EscalationConfig = field(default_factory=EscalationConfig)
+    agent_emotion: bool = True
+    """False: only customer turns are scored — an emotion handed in for an agent (or unattributed) turn is
+    ignored and no polarity is computed for their words (EU AI Act: no inference of employees'
+    emotions); their timing still feeds talk ratio, interruptions and silence."""
 
 
 def default_polarity() -> PolarityFn:
@@ -138,6 +142,8 @@ class CallChain:
             return self._late_voice(turn.turn_id, emotion)
         self._seen_turns.add(turn.turn_id)
         start, end = float(turn.start_s), float(turn.end_s)
+        if not self._scorable(turn.speaker):
+            emotion = None
         text, polarity = self._words_for(turn.speaker, start, end)
         fused = fuse_turn(
             self.call_id, turn.turn_id, turn.speaker, start, end,
@@ -253,10 +259,13 @@ class CallChain:
             self._polarity_fn = default_polarity()
         return float(self._polarity_fn(text))
 
+    def _scorable(self, speaker: str) -> bool:
+        return self.config.agent_emotion or speaker == CUSTOMER
+
     def _words_for(self, speaker: str, start: float, end: float) -> tuple[str, float | None]:
         segs = [s for s in self._segments.values() if segment_belongs_to_turn(s, speaker, start, end)]
         text = turn_text(segs)
-        return text, (self._polarity(text) if text else None)
+        return text, (self._polarity(text) if text and self._scorable(speaker) else None)
 
     def _belongs_to_any(self, seg: TranscriptSegment) -> bool:
         return any(segment_belongs_to_turn(seg, t.speaker, t.start_s, t.end_s) for t in self._turns.values())
@@ -264,7 +273,7 @@ class CallChain:
     def _late_voice(self, turn_id: str, emotion: EmotionResult | None) -> list[ChainRecord]:
         """A redelivered turn: nothing, unless it brings the voice score the first delivery lacked."""
         t = self._turns.get(turn_id)
-        if emotion is None or t is None or t.voice_upset is not None:
+        if emotion is None or t is None or t.voice_upset is not None or not self._scorable(t.speaker):
             return []
         revised = fuse_turn(
             self.call_id, t.turn_id, t.speaker, t.start_s, t.end_s, float(emotion.upset), emotion.label,

@@ -37,8 +37,11 @@ class EscalationConfig:
     """Hopping window size (event time)."""
     step_s: float = 5.0
     """Hop between window starts; windows start at 0, step, 2*step, ..."""
-    allowed_lateness_s: float = 5.0
-    """Watermark = latest event time seen - this; windows close (are emitted) when their end <= watermark."""
+    allowed_lateness_s: float = 10.0
+    """Watermark = latest turn start seen - this; windows close (are emitted) when their end <= watermark.
+    10 s = the front end's longest turn (`max_turn_s`): turns are delivered when they *end*, so a turn
+    that starts at s may arrive after turns that started up to 10 s later; with this lateness no turn
+    delivered in end order is ever late.  Costs: a window is emitted ~10 s after its end."""
     upset_threshold: float = 0.5
     """A customer turn counts as upset when its fused negativity is at least this."""
     upset_share: float = 0.25

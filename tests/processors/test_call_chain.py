@@ -7,10 +7,11 @@ import random
 import pytest
 
 from processors.call_chain import CallChain, ChainInputError, run_chain
+from processors.escalation import EscalationConfig
 from processors.types import AGENT, CUSTOMER, Alert, CallSummary, FusedTurn, TranscriptSegment, WindowAggregate
 from tests.processors.chain_script import CALL, alternating, emotion, events_of, polarity_stub, turn
 
-LATENESS = 5.0
+LATENESS = EscalationConfig().allowed_lateness_s
 
 
 def _script_with_words():
@@ -143,7 +144,7 @@ def test_late_transcript_after_window_closed_is_counted():
     pairs, _ = events_of(alternating(12, None))
     chain = CallChain(CALL, polarity=polarity_stub)
     _feed(chain, pairs)
-    # windows up to progress 77 - 5 = 72 are closed, so a segment for the customer turn at 49 s
+    # windows ending by 77 - 10 = 67 are closed, so a segment for the customer turn at 49 s
     # (window [25, 55) closed) still revises the turn but cannot change those windows
     out = chain.add_transcript(TranscriptSegment(CALL, "late", CUSTOMER, 49.1, 51.9, "awful bad"))
     summary = chain.end_call()[-1]
@@ -205,6 +206,8 @@ def test_events_after_the_end_are_counted_not_applied():
 def test_advance_to_closes_windows_without_turns():
     chain = CallChain(CALL, polarity=polarity_stub)
     chain.add_turn(turn(0, CUSTOMER, 1.0, 4.0), emotion(0.3))
-    out = chain.advance_to(44.9)
+    lateness = chain.config.escalation.allowed_lateness_s
+    out = chain.advance_to(39.9 + lateness)
     assert [(w.window_start_s, w.window_end_s) for w in out] == [(0.0, 30.0), (5.0, 35.0)]
-    assert chain.advance_to(44.9) == []
+    assert chain.advance_to(39.9 + lateness) == []
+    assert chain.watermark_s == pytest.approx(39.9)

@@ -1,7 +1,7 @@
 """Sustained-upset rule on scripted conversations: exact alert times, one per episode, re-arming, lateness.
 
 The script: customer turns [7c, 7c+3), agent turns [7c+3.5, 7c+6.5); default windows 30 s / 5 s,
-lateness 5 s, share 0.25, at least 2 upset turns, 1 window.  Hand computation for "upset from 42 s":
+lateness 5 s (default 10 s; 5 keeps the lateness arithmetic below short), share 0.25, at least 2 upset turns, 1 window.  Hand computation for "upset from 42 s":
 window [15, 45) holds one upset turn (42-45) -> not upset; window [20, 50) holds 42-45 and 1 s of 49-52:
 customer speech 3+3+3+3+1 = 13 s, upset 4 s -> share 0.31 with 2 upset turns -> fires at 50 s.
 """
@@ -20,7 +20,7 @@ from tests.processors.chain_script import alternating, events_of, polarity_stub
 
 def run(script, config: ChainConfig | None = None, order=None):
     pairs, segs = events_of(script)
-    chain = CallChain("call-1", config, polarity_stub)
+    chain = CallChain("call-1", config or ChainConfig(escalation=BASE), polarity_stub)
     out = []
     for i in order if order is not None else range(len(pairs)):
         out += chain.add_turn(*pairs[i])
@@ -32,8 +32,11 @@ def alerts(out):
     return [r for r in out if isinstance(r, Alert)]
 
 
+BASE = EscalationConfig(allowed_lateness_s=5.0)
+
+
 def with_escalation(**kw) -> ChainConfig:
-    return ChainConfig(escalation=dataclasses.replace(EscalationConfig(), **kw))
+    return ChainConfig(escalation=dataclasses.replace(BASE, **kw))
 
 
 def test_calm_call_never_alerts():

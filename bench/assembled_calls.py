@@ -1,0 +1,522 @@
+"""Assembled-call evaluation of the whole per-call chain on real emotional speech.
+
+What it does (all deterministic from --seed):
+1. Calls.  For every fold of the speaker-held-out emotion models (`build/folds/folds.json`), every
+   held-out speaker becomes the customer of 4 calls: calm/upset x clean/telephone.  The agent is
+   another held-out speaker of the same fold (so the fold model has heard neither voice).  A call
+   alternates agent and customer clips with 0.3-0.8 s gaps, 10 customer turns: calm calls use the
+   customer's neutral/calm/happy clips throughout; upset calls use 5 of those, then 5 angry / sad /
+   fear / disgust clips.  The agent only speaks neutral/happy clips.  One call in four per customer is
+   mono (agent + customer mixed, speakers told apart by the front end's voice clustering), the others
+   stereo with the customer on channel 0 or 1.  Telephone calls go through
+   `models.emotion.augment.telephone_degrade` per channel (cafe noise, evaluation part, 10 dB SNR,
+   300-3400 Hz, 8 kHz, mu-law).  The upset onset is the start of speech (energy) in the first upset clip.
+2. Audio chain.  Each call runs through the real `FrontEnd` (20 ms frames) and the fold's
+   `EmotionModel` (`build/folds/fold{k}.onnx`, which never saw the customer), customer turns only
+   (agent emotion off, as the EU AI Act asks; it does not change customer alerts).  Turns and scores are
+   cached in build/assembled/ so step 3 can replay the chain many times.
+3. Words (synthetic pairing, stated plainly): the corpora's sentences are emotionally neutral
+   ("Kids are talking by the door", "Say the word ..."), so each customer clip gets one transcript
+   segment (its speech span) whose text is a held-out airline tweet (models.polarity.data split, never
+   seen by the polarity model): a *negative* tweet for an upset clip, a *neutral or positive* one for a
+   calm clip.  This measures what fusion does when words and voice agree in label, with the
+   polarity model's real errors; it says nothing about how often real customers' words match their voice.
+4. Chain + metrics.  `processors.offline.chain_records` (fused, voice-only and words-only), then per
+   call: upset calls are detected when an alert fires at or after the onset (latency = at_s - onset);
+   a calm call with any alert, or an upset call alerting before the onset, is a false alert.
+   Thresholds are tuned by grid search on the *tuning folds* only and reported on the *test folds*.
+   Late events are measured by replaying turns in the front end's emission order.
+
+Run:  OMP_NUM_THREADS=1 nice -n 10 python bench/assembled_calls.py   (prints tables, writes
+bench/results/assembled_calls.json).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import dataclasses
+import hashlib
+import itertools
+import json
+import math
+import os
+import statistics
+import sys
+import time
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from processors.call_chain import ChainConfig  # noqa: E402
+from processors.escalation import EscalationConfig  # noqa: E402
+from processors.fusion import FusionConfig  # noqa: E402
+from processors.offline import ScoredTurn, chain_records  # noqa: E402
+from processors.types import AGENT, CUSTOMER, Alert, EmotionResult, FusedTurn, SpeechTurn, TranscriptSegment  # noqa: E402
+
+DATA = Path(os.environ.get("CALLPULSE_DATA", REPO.parent / "shared" / "data"))
+CACHE = REPO / "build" / "assembled"
+RESULTS = REPO / "bench" / "results" / "assembled_calls.json"
+CALM_LABELS = ("neutral", "happy")
+UPSET_LABELS = ("angry", "sad", "fear", "disgust")
+SR = 16_000
+
+
+# ---------------------------------------------------------------------------------------------- calls
+@dataclass(frozen=True)
+class Placed:
+    speaker: str  # AGENT / CUSTOMER
+    path: str
+    label: str
+    start_s: float
+    speech_start_s: float
+    speech_end_s: float
+
+
+@dataclass(frozen=True)
+class CallSpec:
+    call_id: str
+    fold: int
+    customer: str
+    agent: str
+    kind: str  # "calm" / "upset"
+    telephone: bool
+    stereo: bool
+    customer_channel: int
+    duration_s: float
+    onset_s: float | None
+    placed: tuple[Placed, ...]
+
+    @property
+    def condition(self) -> str:
+        return f"{'telephone' if self.telephone else 'clean'}/{'stereo' if self.stereo else 'mono'}"
+
+
+def load_folds(folds_dir: Path) -> list[dict]:
+    """[{fold, held_out: [corpus:speaker...], model: path}] from folds.json (a few layouts accepted)."""
+    raw = json.loads((folds_dir / "folds.json").read_text())
+    entries = raw.get("folds", raw) if isinstance(raw, dict) else raw
+    if isinstance(entries, dict):
+        entries = [{"fold": int("".join(c for c in k if c.isdigit())), "held_out": v} for k, v in entries.items()]
+    folds = []
+    for i, e in enumerate(entries):
+        k = int(e.get("fold", e.get("index", i)))
+        held = e.get("held_out") or e.get("held_out_speakers") or e.get("test_speakers") or e.get("speakers")
+        model = e.get("model") or e.get("onnx") or f"fold{k}.onnx"
+        model_path = Path(model) if Path(model).is_absolute() else folds_dir / Path(model).name
+        folds.append({"fold": k, "held_out": list(held), "model": model_path})
+    return sorted(folds, key=lambda f: f["fold"])
+
+
+MARGIN_S = 0.1
+
+
+@lru_cache(maxsize=4096)
+def clip_audio(path: str) -> np.ndarray:
+    """The clip cut to its speech (energy) plus 0.1 s each side: the corpora pad clips with up to 1 s of
+    silence, which would turn "short gaps" between turns into 2-3 s pauses."""
+    from processors.audio.io import load_audio
+
+    x = load_audio(path).samples
+    a, b = speech_span(x)
+    i, j = max(0, int((a - MARGIN_S) * SR)), min(len(x), int((b + MARGIN_S) * SR))
+    return x[i:j].copy()
+
+
+def speech_span(x: np.ndarray) -> tuple[float, float]:
+    """First and last 10 ms frame within 30 dB of the loudest frame (the speech inside the clip)."""
+    hop = SR // 100
+    n = max(1, len(x) // hop)
+    rms = np.sqrt(np.mean(np.square(x[: n * hop].reshape(n, hop)), axis=1) + 1e-12)
+    active = np.nonzero(rms >= rms.max() * 10 ** (-30 / 20))[0]
+    return float(active[0] * hop / SR), float((active[-1] + 1) * hop / SR)
+
+
+def build_calls(folds: list[dict], seed: int) -> list[CallSpec]:
+    from models.emotion.corpora import list_clips
+
+    clips = list_clips(DATA / "ser")
+    by_spk: dict[str, dict[str, list[str]]] = {}
+    for c in clips:
+        by_spk.setdefault(c.speaker_key, {}).setdefault(c.label, []).append(str(c.path))
+    calls: list[CallSpec] = []
+    spk_index = 0
+    for fold in folds:
+        held = [s for s in fold["held_out"] if s in by_spk]
+        for s in held:
+            calm = sorted(p for lab in CALM_LABELS for p in by_spk[s].get(lab, []))
+            upset = sorted(p for lab in UPSET_LABELS for p in by_spk[s].get(lab, []))
+            if len(calm) < 5 or len(upset) < 5:
+                continue
+            others = [o for o in held if o != s and sum(len(by_spk[o].get(l, [])) for l in CALM_LABELS) >= 3]
+            if not others:  # single-speaker fold (TESS): any other speaker's calm clips for the agent voice
+                others = sorted(o for o in by_spk if o != s and sum(len(by_spk[o].get(l, [])) for l in CALM_LABELS) >= 3)
+            variants = list(itertools.product(("calm", "upset"), (False, True)))
+            mono_slot = spk_index % 4
+            for v, (kind, tel) in enumerate(variants):
+                name = f"f{fold['fold']}-{s.replace(':', '_')}-{kind}-{'tel' if tel else 'clean'}"
+                h = int.from_bytes(hashlib.sha1(f"{seed}:{name}".encode()).digest()[:8], "big")
+                rng = np.random.default_rng(h)
+                agent = others[int(rng.integers(len(others)))]
+                agent_clips = sorted(p for lab in CALM_LABELS for p in by_spk[agent].get(lab, []))
+                stereo = v != mono_slot
+                calls.append(_place(name, fold["fold"], s, agent, kind, tel, stereo, int(spk_index % 2 == 0),
+                                    calm, upset, agent_clips, rng))
+            spk_index += 1
+    return calls
+
+
+def _pick(pool: list[str], n: int, rng: np.random.Generator) -> list[str]:
+    out: list[str] = []
+    while len(out) < n:
+        out.extend(pool[i] for i in rng.permutation(len(pool)))
+    return out[:n]
+
+
+def _place(name, fold, customer, agent, kind, tel, stereo, cust_ch, calm, upset, agent_clips, rng) -> CallSpec:
+    from models.emotion.corpora import parse_name
+
+    n_turns = 10
+    cust = _pick(calm, n_turns, rng) if kind == "calm" else _pick(calm, n_turns // 2, rng) + _pick(upset, n_turns - n_turns // 2, rng)
+    agent_seq = _pick(agent_clips, n_turns, rng)
+    t = 0.3
+    placed: list[Placed] = []
+    onset = None
+    for i in range(n_turns):
+        for who, path in ((AGENT, agent_seq[i]), (CUSTOMER, cust[i])):
+            x = clip_audio(path)
+            a, b = speech_span(x)
+            label = parse_name(Path(path)).label
+            placed.append(Placed(who, path, label, round(t, 4), round(t + a, 4), round(t + b, 4)))
+            if who == CUSTOMER and kind == "upset" and onset is None and label in UPSET_LABELS:
+                onset = round(t + a, 4)
+            t += len(x) / SR + float(rng.uniform(0.3, 0.8))
+    return CallSpec(name, fold, customer, agent, kind, tel, stereo, cust_ch, round(t, 4), onset, tuple(placed))
+
+
+def render(spec: CallSpec) -> np.ndarray:
+    """(2, n) stereo (agent / customer channels) or (1, n) mono mix, telephone-degraded if asked."""
+    n = int(math.ceil(spec.duration_s * SR)) + SR // 2
+    chans = np.zeros((2, n), np.float32)
+    for p in spec.placed:
+        x = clip_audio(p.path)
+        ch = spec.customer_channel if p.speaker == CUSTOMER else 1 - spec.customer_channel
+        i = int(round(p.start_s * SR))
+        chans[ch, i : i + len(x)] += x
+    out = chans if spec.stereo else chans.sum(axis=0, keepdims=True)
+    if spec.telephone:
+        from models.emotion.augment import load_noise, telephone_degrade
+
+        noise = load_noise("cafe_short", part="eval")
+        h = int.from_bytes(hashlib.sha1(spec.call_id.encode()).digest()[:8], "big")
+        rng = np.random.default_rng(h)
+        out = np.stack([telephone_degrade(c, rng, noise=noise, snr_db=10.0) for c in out])
+    peak = float(np.abs(out).max())
+    return out / peak * 0.9 if peak > 0.99 else out
+
+
+# ------------------------------------------------------------------------------------ audio chain (cached)
+def process_call(spec: CallSpec, model, frame_ms: float = 20.0) -> dict:
+    from processors.offline import cut_and_score
+
+    t0 = time.process_time()
+    turns = cut_and_score(spec.call_id, render(spec), model, stereo=spec.stereo,
+                          customer_channel=spec.customer_channel, agent_emotion=False, frame_ms=frame_ms)
+    return {
+        "spec": dataclasses.asdict(spec),
+        "cpu_s": time.process_time() - t0,
+        "turns": [
+            {"turn_id": st.turn.turn_id, "speaker": st.turn.speaker, "channel": st.turn.channel,
+             "start_s": st.turn.start_s, "end_s": st.turn.end_s, "arrival": st.arrival,
+             "emotion": None if st.emotion is None else dataclasses.asdict(st.emotion)}
+            for st in turns
+        ],
+    }
+
+
+def spec_from_dict(d: dict) -> CallSpec:
+    d = dict(d)
+    d["placed"] = tuple(Placed(**p) for p in d["placed"])
+    return CallSpec(**d)
+
+
+def scored_turns(entry: dict) -> list[ScoredTurn]:
+    call_id = entry["spec"]["call_id"]
+    out = []
+    for t in entry["turns"]:
+        em = EmotionResult(**t["emotion"]) if t["emotion"] else None
+        st = SpeechTurn(call_id, t["turn_id"], t["speaker"], t["channel"], t["start_s"], t["end_s"], np.zeros(0, np.float32))
+        out.append(ScoredTurn(st, em, t["arrival"]))
+    return out
+
+
+# ------------------------------------------------------------------------------------------------ words
+def held_out_texts() -> dict[str, list[str]]:
+    """Held-out airline tweets by label (the polarity model's held-out split), @handles and links removed."""
+    try:
+        from models.polarity.data import is_held_out
+    except ImportError:  # same rule: 1 of 5 hash buckets of the text
+        def is_held_out(text: str) -> bool:
+            return int.from_bytes(hashlib.sha1(text.lower().encode()).digest()[:8], "big") % 5 == 0
+    by: dict[str, list[str]] = {"negative": [], "neutral": [], "positive": []}
+    with open(DATA / "text" / "airline_tweets.csv", newline="", encoding="utf-8") as fh:
+        for row in csv.DictReader(fh):
+            if not is_held_out(row["text"]):
+                continue
+            words = [w for w in row["text"].split() if not w.startswith("@") and not w.startswith("http")]
+            if len(words) >= 3:
+                by[row["label"]].append(" ".join(words))
+    return by
+
+
+def transcript_for(spec: CallSpec, texts: dict[str, list[str]]) -> list[TranscriptSegment]:
+    h = int.from_bytes(hashlib.sha1(("words:" + spec.call_id).encode()).digest()[:8], "big")
+    rng = np.random.default_rng(h)
+    calm_pool = texts["neutral"] + texts["positive"]
+    segs = []
+    for i, p in enumerate(spec.placed):
+        if p.speaker != CUSTOMER:
+            continue
+        pool = texts["negative"] if p.label in UPSET_LABELS else calm_pool
+        segs.append(TranscriptSegment(spec.call_id, f"{spec.call_id}:w{i:03d}", CUSTOMER, p.speech_start_s,
+                                      p.speech_end_s, pool[int(rng.integers(len(pool)))]))
+    return segs
+
+
+# -------------------------------------------------------------------------------------------- metrics
+@dataclass
+class CallOutcome:
+    call_id: str
+    fold: int
+    kind: str
+    condition: str
+    detected: bool
+    false_alert: bool
+    latency_s: float | None
+    alerts: int
+    late: int
+    customer_turns: int
+
+
+def evaluate_call(entry: dict, config: ChainConfig, segments, polarity, arrival_order=False) -> CallOutcome:
+    spec = entry["_spec"]
+    records = chain_records(spec.call_id, entry["_turns"], segments, config=config, polarity=polarity,
+                            duration_s=spec.duration_s, arrival_order=arrival_order)
+    alerts = [r for r in records if isinstance(r, Alert)]
+    summary = records[-1]
+    detected, false_alert, latency = False, False, None
+    if spec.kind == "calm":
+        false_alert = bool(alerts)
+    else:
+        before = [a for a in alerts if a.at_s < spec.onset_s]
+        after = [a for a in alerts if a.at_s >= spec.onset_s]
+        false_alert = bool(before)
+        if after:
+            detected = True
+            latency = after[0].at_s - spec.onset_s
+    return CallOutcome(spec.call_id, spec.fold, spec.kind, spec.condition, detected, false_alert, latency,
+                       len(alerts), summary.late_events_dropped, summary.customer_turns)
+
+
+def summarize(outcomes: list[CallOutcome], max_latency: float = 10.0) -> dict:
+    upset = [o for o in outcomes if o.kind == "upset"]
+    calm = [o for o in outcomes if o.kind == "calm"]
+    lat = [o.latency_s for o in upset if o.detected]
+    return {
+        "calls": len(outcomes),
+        "upset_calls": len(upset),
+        "calm_calls": len(calm),
+        "recall": round(sum(o.detected for o in upset) / len(upset), 4) if upset else None,
+        "recall_within_10s": round(sum(o.detected and o.latency_s <= max_latency for o in upset) / len(upset), 4) if upset else None,
+        "false_alert_rate_calm": round(sum(o.false_alert for o in calm) / len(calm), 4) if calm else None,
+        "early_alerts_upset": sum(o.false_alert for o in upset),
+        "latency_median_s": round(statistics.median(lat), 2) if lat else None,
+        "latency_max_s": round(max(lat), 2) if lat else None,
+        "late_events": sum(o.late for o in outcomes),
+    }
+
+
+def objective(s: dict) -> tuple:
+    fa = (s["false_alert_rate_calm"] or 0.0) + s["early_alerts_upset"] / max(1, s["upset_calls"])
+    return (round(s["recall_within_10s"] - 2.0 * fa, 6), -fa, -(s["latency_median_s"] or 99.0))
+
+
+def turn_auc(entries: list[dict], config: ChainConfig, seg_by_call, polarity) -> float | None:
+    """AUC of customer-turn negativity against the clip label under the turn (upset vs calm)."""
+    pos, neg = [], []
+    for e in entries:
+        spec = e["_spec"]
+        records = chain_records(spec.call_id, e["_turns"], seg_by_call.get(spec.call_id, ()), config=config,
+                                polarity=polarity, duration_s=spec.duration_s)
+        final = {r.turn_id: r for r in records if isinstance(r, FusedTurn) and r.speaker == CUSTOMER}
+        for ft in final.values():
+            best, label = 0.0, None
+            for p in spec.placed:
+                if p.speaker != CUSTOMER:
+                    continue
+                ov = min(ft.end_s, p.speech_end_s) - max(ft.start_s, p.speech_start_s)
+                if ov > best:
+                    best, label = ov, p.label
+            if label is None:
+                continue
+            (pos if label in UPSET_LABELS else neg).append(ft.negativity)
+    if not pos or not neg:
+        return None
+    allv = np.array(pos + neg)
+    ranks = allv.argsort().argsort() + 1.0
+    # average ranks for ties
+    order = np.argsort(allv)
+    sv = allv[order]
+    r = np.empty_like(ranks)
+    i = 0
+    while i < len(sv):
+        j = i
+        while j + 1 < len(sv) and sv[j + 1] == sv[i]:
+            j += 1
+        r[order[i : j + 1]] = (i + j) / 2 + 1
+        i = j + 1
+    rp = r[: len(pos)].sum()
+    return round((rp - len(pos) * (len(pos) + 1) / 2) / (len(pos) * len(neg)), 4)
+
+
+def grid(mode: str):
+    for thr, share, turns, consec in itertools.product(
+        (0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8),
+        (0.15, 0.2, 0.25, 0.3, 0.35, 0.4), (1, 2, 3), (1, 2),
+    ):
+        esc = dataclasses.replace(EscalationConfig(), upset_threshold=thr, upset_share=share,
+                                  min_upset_turns=turns, consecutive_windows=consec,
+                                  rearm_share=min(EscalationConfig().rearm_share, share))
+        weights = (0.5, 0.6, 0.7, 0.8) if mode == "fused" else (FusionConfig().voice_weight,)
+        for vw in weights:
+            yield ChainConfig(fusion=FusionConfig(voice_weight=vw, words_weight=1.0 - vw, mode=mode),
+                              escalation=esc, agent_emotion=False)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--folds-dir", type=Path, default=REPO / "build" / "folds")
+    ap.add_argument("--seed", type=int, default=20261121)
+    ap.add_argument("--tune-folds", default="", help="comma-separated fold numbers used for tuning "
+                    "(default: the first half of the folds)")
+    ap.add_argument("--only-audio", action="store_true", help="build the cache (front end + models) and stop")
+    ap.add_argument("--limit", type=int, default=0, help="process at most this many calls (smoke runs)")
+    ap.add_argument("--no-tune", action="store_true", help="evaluate the shipped defaults only")
+    args = ap.parse_args()
+
+    folds = load_folds(args.folds_dir)
+    calls = build_calls(folds, args.seed)
+    if args.limit:
+        calls = calls[: args.limit]
+    print(f"{len(calls)} calls from {len(folds)} folds: "
+          f"{sum(c.kind == 'upset' for c in calls)} upset, {sum(c.telephone for c in calls)} telephone, "
+          f"{sum(not c.stereo for c in calls)} mono", flush=True)
+
+    from processors.emotion.model import EmotionModel
+
+    CACHE.mkdir(parents=True, exist_ok=True)
+    models: dict[int, object] = {}
+    entries = []
+    for i, spec in enumerate(calls):
+        fold = next(f for f in folds if f["fold"] == spec.fold)
+        key = hashlib.sha1(json.dumps(dataclasses.asdict(spec), sort_keys=True).encode()
+                           + str(fold["model"].stat().st_mtime_ns).encode()).hexdigest()[:16]
+        path = CACHE / f"{spec.call_id}.{key}.json"
+        if path.exists():
+            entry = json.loads(path.read_text())
+        else:
+            if spec.fold not in models:
+                models[spec.fold] = EmotionModel(fold["model"])
+            entry = process_call(spec, models[spec.fold])
+            path.write_text(json.dumps(entry))
+            print(f"  [{i + 1}/{len(calls)}] {spec.call_id}: {len(entry['turns'])} turns, "
+                  f"{entry['cpu_s']:.1f} s CPU for {spec.duration_s:.0f} s audio", flush=True)
+        entry["_spec"] = spec
+        entry["_turns"] = scored_turns(entry)
+        entries.append(entry)
+    if args.only_audio:
+        return 0
+
+    from processors.call_chain import default_polarity
+
+    polarity = lru_cache(maxsize=None)(default_polarity())
+    texts = held_out_texts()
+    words = {e["_spec"].call_id: transcript_for(e["_spec"], texts) for e in entries}
+    fold_ids = sorted({f["fold"] for f in folds})
+    tune = ({int(x) for x in args.tune_folds.split(",") if x} if args.tune_folds
+            else set(fold_ids[: max(1, len(fold_ids) // 2)]))
+    tune_entries = [e for e in entries if e["_spec"].fold in tune]
+    test_entries = [e for e in entries if e["_spec"].fold not in tune]
+
+    def outcomes(es, cfg, with_words, arrival=False):
+        return [evaluate_call(e, cfg, words[e["_spec"].call_id] if with_words else (), polarity, arrival) for e in es]
+
+    results: dict = {"calls": len(entries), "tune_folds": sorted(tune),
+                     "test_folds": sorted(set(fold_ids) - tune), "modes": {}}
+    t0 = time.time()
+    for mode, with_words in (("voice", False), ("words", True), ("fused", True)):
+        if args.no_tune:
+            best_cfg = ChainConfig(fusion=FusionConfig(mode=mode), agent_emotion=False)
+        else:
+            best_cfg, best_obj = None, None
+            for cfg in grid(mode):
+                s = summarize(outcomes(tune_entries, cfg, with_words))
+                obj = objective(s)
+                if best_obj is None or obj > best_obj:
+                    best_cfg, best_obj = cfg, obj
+        tuned = summarize(outcomes(tune_entries, best_cfg, with_words))
+        test_out = outcomes(test_entries, best_cfg, with_words)
+        per_cond = {}
+        for cond in sorted({o.condition for o in test_out}):
+            per_cond[cond] = summarize([o for o in test_out if o.condition == cond])
+        streaming = summarize(outcomes(test_entries, best_cfg, with_words, arrival=True))
+        seg_map = words if with_words else {}
+        results["modes"][mode] = {
+            "config": {"fusion": dataclasses.asdict(best_cfg.fusion), "escalation": dataclasses.asdict(best_cfg.escalation)},
+            "tuning_folds": tuned,
+            "test_folds": summarize(test_out),
+            "test_by_condition": per_cond,
+            "test_arrival_order_late_events": streaming["late_events"],
+            "test_arrival_order_same_outcomes": streaming["recall"] == summarize(test_out)["recall"]
+            and streaming["false_alert_rate_calm"] == summarize(test_out)["false_alert_rate_calm"],
+            "turn_auc_test": turn_auc(test_entries, best_cfg, seg_map, polarity),
+            "per_call_test": [dataclasses.asdict(o) for o in test_out],
+        }
+        print(f"[{mode}] tuned in {time.time() - t0:.0f} s", flush=True)
+    # the shipped defaults, for the record
+    default_cfg = ChainConfig(agent_emotion=False)
+    results["defaults_voice_test"] = summarize(outcomes(test_entries, default_cfg, False))
+    results["defaults_fused_test"] = summarize(outcomes(test_entries, default_cfg, True))
+    results["audio_cpu_s_per_audio_s"] = round(sum(e["cpu_s"] for e in entries) / sum(e["_spec"].duration_s for e in entries), 4)
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(results, indent=1))
+    print_tables(results)
+    return 0
+
+
+def print_tables(results: dict) -> None:
+    print(f"\ncalls {results['calls']}, tuning folds {results['tune_folds']}, test folds {results['test_folds']}")
+    hdr = f"{'mode':6} {'set':22} {'calls':>5} {'recall':>7} {'rec<=10s':>8} {'FA calm':>8} {'early':>5} {'lat med':>7} {'lat max':>7} {'late':>5}"
+    print(hdr)
+    print("-" * len(hdr))
+    for mode, r in results["modes"].items():
+        rows = [("tuning folds", r["tuning_folds"]), ("test folds", r["test_folds"])] + [
+            (f"test {c}", s) for c, s in r["test_by_condition"].items()]
+        for name, s in rows:
+            print(f"{mode:6} {name:22} {s['calls']:>5} {s['recall']!s:>7} {s['recall_within_10s']!s:>8} "
+                  f"{s['false_alert_rate_calm']!s:>8} {s['early_alerts_upset']:>5} {s['latency_median_s']!s:>7} "
+                  f"{s['latency_max_s']!s:>7} {s['late_events']:>5}")
+        esc = r["config"]["escalation"]
+        print(f"       config: threshold {esc['upset_threshold']}, share {esc['upset_share']}, min turns "
+              f"{esc['min_upset_turns']}, windows {esc['consecutive_windows']}, voice weight "
+              f"{r['config']['fusion']['voice_weight']}; turn AUC (test) {r['turn_auc_test']}; "
+              f"late events in arrival order {r['test_arrival_order_late_events']}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
