@@ -34,7 +34,7 @@ OUTPUT_TOPIC = {FusedTurn: "fused", WindowAggregate: "windows", Alert: "alerts",
 END_REASONS = {"idle_timeout": "idle_timeout"}
 
 
-def chain_config(thresholds: dict[str, float]) -> ChainConfig:
+def chain_config(thresholds: dict[str, float], agent_emotion: bool = False) -> ChainConfig:
     """ChainConfig with the settings' overrides (names of EscalationConfig / FusionConfig fields)."""
     esc = {f.name for f in fields(EscalationConfig)}
     fus = {f.name for f in fields(FusionConfig)}
@@ -47,6 +47,7 @@ def chain_config(thresholds: dict[str, float]) -> ChainConfig:
     return ChainConfig(
         fusion=FusionConfig(**{k: cast(FusionConfig, k, v) for k, v in thresholds.items() if k in fus}),
         escalation=EscalationConfig(**{k: cast(EscalationConfig, k, v) for k, v in thresholds.items() if k in esc}),
+        agent_emotion=agent_emotion,
     )
 
 
@@ -69,7 +70,7 @@ class ChainStage:
         self.p = pipeline
         self.settings = pipeline.settings
         self.stats = pipeline.stats
-        self.config = chain_config(self.settings.thresholds)
+        self.config = chain_config(self.settings.thresholds, self.settings.agent_emotion)
         self.calls: dict[str, CallState] = {}
         self.table = pipeline.app.Table(
             "call-chains", default=None, key_type=bytes, value_type=bytes, partitions=self.settings.partitions,

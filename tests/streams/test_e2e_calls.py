@@ -1,0 +1,70 @@
+"""End to end on the embedded broker (Tansu) and store (chdb), worker in its own process, no mocks:
+a stereo and a mono call replayed through every stage give exactly the turns, windows, alerts and
+call summary that the offline analysis of the same recording gives, and the alerts reach the topic."""
+
+from __future__ import annotations
+
+import pytest
+
+from streams.local import PipelineError, wait_for
+from tests.streams.e2e import (
+    alert_events, demo_call, model_path, offline, offline_counts, replay, start_pipeline, store_counts,
+    wait_summary,
+)
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def pipeline(tmp_path_factory):
+    p = start_pipeline(tmp_path_factory.mktemp("e2e-calls"))
+    yield p
+    p.stop()
+
+
+@pytest.fixture(scope="module")
+def model():
+    from processors.emotion.model import EmotionModel
+
+    return EmotionModel(model_path())
+
+
+def _check_like_offline(pipeline, call, model) -> dict:
+    expected = offline_counts(offline(call, model))
+    wait_summary(pipeline, call.call_id)
+    try:
+        wait_for(lambda: store_counts(pipeline, call.call_id) == expected, 60, f"{call.call_id} rows like offline")
+    except PipelineError:
+        assert store_counts(pipeline, call.call_id) == expected
+    return expected
+
+
+def test_stereo_and_mono_calls_match_offline_analysis(pipeline, model):
+    stereo = demo_call("upset_stereo", "e2e-stereo-1")
+    mono = demo_call("upset_mono", "e2e-mono-1", stereo=False)
+    replay(pipeline, [stereo, mono], speed=0)
+
+    exp_stereo = _check_like_offline(pipeline, stereo, model)
+    exp_mono = _check_like_offline(pipeline, mono, model)
+    assert exp_stereo["turns"] > 5 and exp_mono["turns"] > 5
+    assert exp_stereo["windows"] > 0
+
+    # Every alert of the offline run is on the alert topic, once.
+    on_topic = [a["alert_id"] for a in alert_events(pipeline) if a["call_id"] in (stereo.call_id, mono.call_id)]
+    assert sorted(on_topic) == sorted(exp_stereo["alerts"] + exp_mono["alerts"])
+
+    # The call summary row carries the call's end reason and duration.
+    rows = pipeline.sql(f"SELECT end_reason, round(duration_s, 1) FROM callpulse.calls FINAL "
+                        f"WHERE call_id = '{stereo.call_id}'")
+    assert rows == [["ended", round(stereo.duration_s, 1)]]
+
+
+def test_transcripts_reach_the_turns(pipeline):
+    call = demo_call("calm_stereo", "e2e-words-1", with_transcript=True)
+    assert call.transcript
+    replay(pipeline, [call], speed=0)
+    wait_summary(pipeline, call.call_id)
+    rows = wait_for(lambda: pipeline.sql(
+        f"SELECT count() FROM callpulse.turns FINAL WHERE call_id = '{call.call_id}' AND text LIKE '%by the door%'"
+    )[0][0], 30, "turn text from the transcript")
+    assert rows > 0
