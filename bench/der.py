@@ -1,0 +1,182 @@
+"""Diarization error rate of the streaming front end on the shared diarization clips.
+
+DER = (missed speech + false alarm + speaker confusion) / total reference speech, over the UEM
+scoring region, overlapping speech scored (every reference speaker counts), with the optimal
+one-to-one mapping of hypothesis to reference speakers (Hungarian on co-occurrence time), as in
+NIST md-eval. Collar: +-`collar` seconds around every reference segment boundary are not scored
+(md-eval's `-c`; pyannote.metrics' `collar=2*c` is the same thing).
+Hypothesis: the mono clip fed frame by frame (20 ms PCM16) through `FrontEnd`; speaker = the
+cluster label each turn was emitted with (not roles).
+
+    python -m bench.der [--data DIR] [--frame-ms 20]   -> prints the table, writes bench/results/der.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+from scipy.optimize import linear_sum_assignment
+
+Segment = tuple[float, float, str]
+
+
+def read_rttm(path: Path) -> dict[str, list[Segment]]:
+    out: dict[str, list[Segment]] = defaultdict(list)
+    for line in Path(path).read_text(encoding="utf-8").splitlines():
+        parts = line.split()
+        if len(parts) >= 8 and parts[0] == "SPEAKER":
+            start, dur = float(parts[3]), float(parts[4])
+            out[parts[1]].append((start, start + dur, parts[7]))
+    return dict(out)
+
+
+def read_uem(path: Path) -> dict[str, list[tuple[float, float]]]:
+    out: dict[str, list[tuple[float, float]]] = defaultdict(list)
+    for line in Path(path).read_text(encoding="utf-8").splitlines():
+        parts = line.split()
+        if len(parts) >= 4:
+            out[parts[0]].append((float(parts[2]), float(parts[3])))
+    return dict(out)
+
+
+def _intervals_minus(regions: list[tuple[float, float]], holes: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    out = []
+    holes = sorted(holes)
+    for a, b in regions:
+        cur = a
+        for h0, h1 in holes:
+            if h1 <= cur or h0 >= b:
+                continue
+            if h0 > cur:
+                out.append((cur, h0))
+            cur = max(cur, h1)
+        if cur < b:
+            out.append((cur, b))
+    return out
+
+
+def der(reference: list[Segment], hypothesis: list[Segment], uem: list[tuple[float, float]] | None = None,
+        collar: float = 0.0) -> dict[str, float]:
+    """Standard DER components (seconds) and rate for one recording."""
+    if uem is None:
+        ends = [e for _, e, _ in reference + hypothesis]
+        uem = [(0.0, max(ends, default=0.0))]
+    scored = list(uem)
+    if collar > 0:
+        bounds = sorted({t for s, e, _ in reference for t in (s, e)})
+        scored = _intervals_minus(scored, [(t - collar, t + collar) for t in bounds])
+    cuts = sorted({t for a, b in scored for t in (a, b)} | {t for s, e, _ in reference + hypothesis for t in (s, e)})
+    ref_spk = sorted({s for *_, s in reference})
+    hyp_spk = sorted({s for *_, s in hypothesis})
+    co = np.zeros((len(hyp_spk), len(ref_spk)))
+    pieces = []
+    for a, b in zip(cuts[:-1], cuts[1:]):
+        if b <= a:
+            continue
+        mid = (a + b) / 2
+        if not any(s <= mid < e for s, e in scored):
+            continue
+        r = {ref_spk.index(s) for s0, e0, s in reference if s0 <= mid < e0}
+        h = {hyp_spk.index(s) for s0, e0, s in hypothesis if s0 <= mid < e0}
+        pieces.append((b - a, r, h))
+        for i in h:
+            for j in r:
+                co[i, j] += b - a
+    mapping = {}
+    if co.size:
+        rows, cols = linear_sum_assignment(-co)
+        mapping = {int(i): int(j) for i, j in zip(rows, cols)}
+    total = missed = fa = conf = 0.0
+    for d, r, h in pieces:
+        nr, nh = len(r), len(h)
+        correct = sum(1 for i in h if mapping.get(i) in r)
+        total += nr * d
+        missed += max(0, nr - nh) * d
+        fa += max(0, nh - nr) * d
+        conf += (min(nr, nh) - correct) * d
+    rate = (missed + fa + conf) / total if total else 0.0
+    return {"der": rate, "missed": missed, "false_alarm": fa, "confusion": conf, "total": total,
+            "ref_speakers": len(ref_spk), "hyp_speakers": len(hyp_spk)}
+
+
+def streaming_hypothesis(path: Path, frame_ms: float = 20, config=None) -> tuple[list[Segment], dict]:
+    """Feed a recording through FrontEnd as a mono call; cluster-labelled turns + timing."""
+    from processors.audio.io import load_audio
+    from processors.frontend import FrontEnd, FrontEndConfig, frames_from_clip
+    from processors.types import CallInfo
+
+    clip = load_audio(path)
+    call = CallInfo(call_id=path.stem, stereo=False)
+    fe = FrontEnd(call, config or FrontEndConfig())
+    frames = list(frames_from_clip(call.call_id, clip.samples, frame_ms=frame_ms))
+    hyp: list[Segment] = []
+    t0 = time.process_time()
+    for frame in frames:
+        for turn in fe.push(frame):
+            hyp.append((turn.start_s, turn.end_s, fe.last_labels[turn.turn_id]))
+    for turn in fe.flush():
+        hyp.append((turn.start_s, turn.end_s, fe.last_labels[turn.turn_id]))
+    cpu = time.process_time() - t0
+    return hyp, {"cpu_s": cpu, "audio_s": clip.duration_s, "turns": len(hyp)}
+
+
+CLIPS = [("sample", "sample.rttm", None)] + [
+    (f"trn0{i}", "debug.train.rttm", "debug.train.uem") for i in range(1, 10)
+] + [(f"dev0{i}", "debug.development.rttm", "debug.development.uem") for i in range(2)] + [
+    (f"tst0{i}", "debug.test.rttm", "debug.test.uem") for i in range(2)]
+
+
+def evaluate(data: Path, frame_ms: float = 20, config=None, clips=None) -> dict:
+    results = {}
+    for name, rttm, uem_file in CLIPS:
+        if clips and name not in clips:
+            continue
+        audio = data / f"{name}.flac"
+        if not audio.exists():
+            continue
+        ref = read_rttm(data / rttm).get(name, [])
+        uem = read_uem(data / uem_file).get(name) if uem_file and (data / uem_file).exists() else None
+        hyp, timing = streaming_hypothesis(audio, frame_ms, config)
+        results[name] = {
+            "no_collar": der(ref, hyp, uem, 0.0),
+            "collar_0.25": der(ref, hyp, uem, 0.25),
+            "cpu_ms_per_s": 1000 * timing["cpu_s"] / timing["audio_s"],
+        }
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[1].parent / "shared" / "data" / "diarization")
+    parser.add_argument("--frame-ms", type=float, default=20)
+    parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "results" / "der.json")
+    parser.add_argument("--clips", nargs="*")
+    args = parser.parse_args(argv)
+    results = evaluate(args.data, args.frame_ms, clips=args.clips)
+    print(f"{'clip':8} {'spk':>3} {'hyp':>3} {'DER':>7} {'miss':>6} {'FA':>6} {'conf':>6} {'DER.25':>7}  ms/s")
+    for name, r in results.items():
+        a, b = r["no_collar"], r["collar_0.25"]
+        t = a["total"] or 1
+        print(f"{name:8} {a['ref_speakers']:>3} {a['hyp_speakers']:>3} {100*a['der']:6.1f}% {100*a['missed']/t:5.1f}% "
+              f"{100*a['false_alarm']/t:5.1f}% {100*a['confusion']/t:5.1f}% {100*b['der']:6.1f}%  {r['cpu_ms_per_s']:.1f}")
+    ami = [r for n, r in results.items() if n != "sample"]
+    if ami:
+        for key in ("no_collar", "collar_0.25"):
+            tot = sum(r[key]["total"] for r in ami)
+            err = sum(r[key]["missed"] + r[key]["false_alarm"] + r[key]["confusion"] for r in ami)
+            results.setdefault("_ami_pooled", {})[key] = err / tot if tot else 0.0
+        print(f"AMI pooled DER: no collar {100*results['_ami_pooled']['no_collar']:.1f}%, "
+              f"collar 0.25 s {100*results['_ami_pooled']['collar_0.25']:.1f}%")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(results, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

