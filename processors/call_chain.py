@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Callable, Union
 
 from processors.escalation import EscalationConfig, EscalationState, observe_window
@@ -77,6 +77,15 @@ def default_polarity() -> PolarityFn:
 
         analyzer = SentimentIntensityAnalyzer()
         return lambda text: float(analyzer.polarity_scores(text)["compound"])
+
+
+_TURN_FIELDS = tuple(f.name for f in fields(FusedTurn))
+_SEGMENT_FIELDS = tuple(f.name for f in fields(TranscriptSegment))
+
+
+def _flat(obj, names: tuple[str, ...]) -> dict:
+    """Shallow dict of a flat dataclass (dataclasses.asdict deep-copies: 10x slower on the checkpoint path)."""
+    return {n: getattr(obj, n) for n in names}
 
 
 def _finite(*xs: float) -> bool:
@@ -346,11 +355,11 @@ class CallChain:
         state = {
             "version": STATE_VERSION,
             "call_id": self.call_id,
-            "turns": [asdict(self._turns[t]) for t in sorted(self._turns)],
+            "turns": [_flat(self._turns[t], _TURN_FIELDS) for t in sorted(self._turns)],
             "late_turns": sorted(self._late_turns),
-            "seen_turns": sorted(self._seen_turns),
-            "segments": [asdict(self._segments[s]) for s in sorted(self._segments)],
-            "seen_segments": sorted(self._seen_segments),
+            "seen_turns": self._pack_ids(self._seen_turns),
+            "segments": [_flat(self._segments[s], _SEGMENT_FIELDS) for s in sorted(self._segments)],
+            "seen_segments": self._pack_ids(self._seen_segments),
             "progress_s": self._progress_s if math.isfinite(self._progress_s) else None,
             "max_end_s": self._max_end_s,
             "next_window": self._next_window,
@@ -360,6 +369,16 @@ class CallChain:
             "ended": self._ended,
         }
         return json.dumps(state, separators=(",", ":"), sort_keys=True).encode()
+
+    def _pack_ids(self, ids: set[str]) -> list[str]:
+        """Ids without the call-id prefix they all share (turn ids are f"{call_id}:{channel}:{index}"):
+        the seen-id sets are the only state that grows with the call, so keep them small."""
+        prefix = self.call_id + ":"
+        return sorted("~" + i[len(prefix):] if i.startswith(prefix) else "=" + i for i in ids)
+
+    def _unpack_ids(self, packed: list[str]) -> set[str]:
+        prefix = self.call_id + ":"
+        return {prefix + i[1:] if i.startswith("~") else i[1:] for i in packed}
 
     @classmethod
     def from_state_bytes(
@@ -372,9 +391,9 @@ class CallChain:
             chain = cls(state["call_id"], config, polarity)
             chain._turns = {d["turn_id"]: FusedTurn(**d) for d in state["turns"]}
             chain._late_turns = set(state["late_turns"])
-            chain._seen_turns = set(state["seen_turns"])
+            chain._seen_turns = chain._unpack_ids(state["seen_turns"])
             chain._segments = {d["segment_id"]: TranscriptSegment(**d) for d in state["segments"]}
-            chain._seen_segments = set(state["seen_segments"])
+            chain._seen_segments = chain._unpack_ids(state["seen_segments"])
             chain._progress_s = -math.inf if state["progress_s"] is None else float(state["progress_s"])
             chain._max_end_s = float(state["max_end_s"])
             chain._next_window = int(state["next_window"])

@@ -211,3 +211,30 @@ def test_advance_to_closes_windows_without_turns():
     assert [(w.window_start_s, w.window_end_s) for w in out] == [(0.0, 30.0), (5.0, 35.0)]
     assert chain.advance_to(39.9 + lateness) == []
     assert chain.watermark_s == pytest.approx(39.9)
+
+
+def test_checkpoint_keeps_foreign_ids_apart():
+    chain = CallChain(CALL, polarity=polarity_stub)
+    odd = turn(0, CUSTOMER, 1.0, 2.0)
+    odd.turn_id = "~weird-id"
+    chain.add_turn(odd, emotion(0.2))
+    chain.add_turn(turn(1, CUSTOMER, 3.0, 4.0), emotion(0.2))
+    chain.add_transcript(TranscriptSegment(CALL, "=seg", CUSTOMER, 3.0, 4.0, "fine"))
+    restored = CallChain.from_state_bytes(chain.state_bytes(), polarity=polarity_stub)
+    assert restored.add_turn(odd, emotion(0.2)) == []
+    assert restored.add_turn(turn(1, CUSTOMER, 3.0, 4.0), emotion(0.2)) == []
+    assert restored.add_transcript(TranscriptSegment(CALL, "=seg", CUSTOMER, 3.0, 4.0, "fine")) == []
+    assert restored.state_bytes() == chain.state_bytes()
+
+
+def test_no_agent_emotion_ignores_agent_scores_and_words():
+    from processors.call_chain import ChainConfig
+
+    chain = CallChain(CALL, ChainConfig(agent_emotion=False), polarity=polarity_stub)
+    chain.add_transcript(TranscriptSegment(CALL, "a", AGENT, 1.0, 2.0, "awful bad angry"))
+    (agent,) = chain.add_turn(turn(0, AGENT, 1.0, 2.0), emotion(0.9))
+    assert agent.voice_upset is None and agent.polarity is None and agent.negativity == 0.0
+    assert agent.text == "awful bad angry"  # words are kept, not scored
+    assert chain.add_turn(turn(0, AGENT, 1.0, 2.0), emotion(0.9)) == []  # no late-voice revision either
+    (cust,) = chain.add_turn(turn(0, CUSTOMER, 3.0, 4.0), emotion(0.9))
+    assert cust.voice_upset == 0.9
