@@ -13,6 +13,14 @@ def _spectral_gate() -> Denoiser:
     return SpectralGate()
 
 
+def _dtln() -> Denoiser:
+    from processors.denoise.dtln import Dtln
+
+    return Dtln()
+
+
 FACTORIES: dict[str, Callable[[], Denoiser]] = {
     "off": NoDenoiser,
+    "spectral_gate": _spectral_gate,
+    "dtln": _dtln,
 }
