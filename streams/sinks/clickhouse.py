@@ -138,9 +138,12 @@ class ClickHouseSink:
             columns = tuple(rows[0])
         converted = []
         for row in rows:
-            if len(row) != len(columns) or any(c not in row for c in columns):
+            if tuple(row) == columns:  # the usual case: built by row_for, in column order
+                converted.append(tuple(row.values()))
+            elif len(row) == len(columns) and all(c in row for c in columns):
+                converted.append(tuple(row[c] for c in columns))
+            else:
                 raise ValueError(f"{table} row has columns {sorted(row)}, expected {sorted(columns)}")
-            converted.append(tuple(row[c] for c in columns))
         with self._lock:
             if self._buffered + len(converted) > self.max_buffer_rows:
                 raise SinkBackpressure(f"{self._buffered} rows buffered (max {self.max_buffer_rows}); ClickHouse is away")

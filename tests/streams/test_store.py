@@ -197,11 +197,16 @@ def test_raw_turns_expire_after_the_ttl_but_rollups_keep_history(db):
     old = CallContext(CallInfo("old", True, agent_id="ag", queue="q"), now - 120 * DAY_MS)
     new = CallContext(CallInfo("new", True, agent_id="ag", queue="q"), now)
     sink = ClickHouseSink(client, database=name)
+    # Hold TTL merges so the backfill sees the old turn (a background merge would drop it within
+    # seconds of its insert: rows already past their TTL do not live long).
+    client.command(f"SYSTEM STOP TTL MERGES {name}.turns")
     for ctx in (old, new):
         sink.add_obj(ctx)
         sink.add_obj(FusedTurn(ctx.call_id, f"{ctx.call_id}:1:00000", "customer", 0.0, 1.0, 0.8, 1.0, 0.8, None, None, ""), ctx)
     sink.flush()
+    assert _q(client, f"SELECT count() FROM {name}.turns FINAL") == [[2]]
     store.refresh_rollups(client, name, full=True)  # backfill every day present
+    client.command(f"SYSTEM START TTL MERGES {name}.turns")
     client.command(f"OPTIMIZE TABLE {name}.turns FINAL")  # TTL is applied when parts merge
     assert _q(client, f"SELECT call_id FROM {name}.turns FINAL") == [["new"]]
     days = _q(client, f"SELECT count() FROM {name}.agent_daily FINAL WHERE customer_turns = 1")
