@@ -229,7 +229,7 @@ class FramesStage:
         for turn in turns:
             await self._send_turn(turn)
         await self._send(call_id, encode_control(Control(ENDED, call_id, call.end_s, reason=reason)))
-        self.table[call_id.encode()] = ENDED_MARKER
+        self._table_set(call, ENDED_MARKER)
         self.calls.pop(call_id, None)
         self.stats.count("calls_ended")
         for ev in call.unacked:
@@ -259,12 +259,21 @@ class FramesStage:
             return
         with self.stats.measure("checkpoint"):
             blob = pack_checkpoint(call)
-        self.table[call.info.call_id.encode()] = blob
+        self._table_set(call, blob)
         self.stats.count("checkpoints")
         call.audio_since_checkpoint_s = 0.0
         for ev in call.unacked:
             self._ack(ev)
         call.unacked.clear()
+
+    def _table_set(self, call: LiveCall, value: bytes) -> None:
+        """table[call_id] = value, also from the idle timer (outside stream iteration, where Faust
+        cannot tell the partition): the changelog partition is the call's partition."""
+        key = call.info.call_id.encode()
+        if call.partition < 0:
+            call.partition = partition_of(key, self.settings.partitions)
+        self.table.data[key] = value
+        self.table.send_changelog(call.partition, key, value)
 
     def _lookup(self, call_id: str, partition: int) -> LiveCall | None:
         """The call restored from its checkpoint, if it has one (after a restart or rebalance)."""
@@ -308,6 +317,9 @@ def register(pipeline) -> FramesStage:
 
     @app.timer(pipeline.settings.idle_check_interval_s, name="idle-calls")
     async def idle_calls():
-        await stage.close_idle_calls()
+        try:
+            await stage.close_idle_calls()
+        except Exception:  # an exception in a Faust timer would stop the worker
+            log.exception("idle-call check failed")
 
     return stage

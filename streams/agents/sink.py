@@ -136,7 +136,10 @@ def register(pipeline) -> SinkStage:
 
     @pipeline.app.timer(0.2, name="sink-flush")
     async def sink_flush():
-        await stage.flush_if_due()
+        try:
+            await stage.flush_if_due()
+        except Exception:  # an exception in a Faust timer would stop the worker
+            log.exception("sink flush failed")
 
     @pipeline.app.task
     async def open_store_at_start():
