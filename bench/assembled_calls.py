@@ -137,38 +137,48 @@ def speech_span(x: np.ndarray) -> tuple[float, float]:
     return float(active[0] * hop / SR), float((active[-1] + 1) * hop / SR)
 
 
-def build_calls(folds: list[dict], seed: int) -> list[CallSpec]:
+def build_calls(seed: int) -> list[CallSpec]:
+    """4 calls per speaker of data/ser with enough clips.  The agent is the next speaker of the same corpus
+    (TESS, a single speaker: a RAVDESS actor).  Calls do not depend on the folds, so the front end can run
+    before the fold models exist; `assign_folds` then gives each call the fold holding out its customer."""
     from models.emotion.corpora import list_clips
 
     clips = list_clips(DATA / "ser")
     by_spk: dict[str, dict[str, list[str]]] = {}
     for c in clips:
         by_spk.setdefault(c.speaker_key, {}).setdefault(c.label, []).append(str(c.path))
+
+    def n_calm(o: str) -> int:
+        return sum(len(by_spk[o].get(lab, [])) for lab in CALM_LABELS)
+
     calls: list[CallSpec] = []
-    spk_index = 0
-    for fold in folds:
-        held = [s for s in fold["held_out"] if s in by_spk]
-        for s in held:
-            calm = sorted(p for lab in CALM_LABELS for p in by_spk[s].get(lab, []))
-            upset = sorted(p for lab in UPSET_LABELS for p in by_spk[s].get(lab, []))
-            if len(calm) < 5 or len(upset) < 5:
-                continue
-            others = [o for o in held if o != s and sum(len(by_spk[o].get(l, [])) for l in CALM_LABELS) >= 3]
-            if not others:  # single-speaker fold (TESS): any other speaker's calm clips for the agent voice
-                others = sorted(o for o in by_spk if o != s and sum(len(by_spk[o].get(l, [])) for l in CALM_LABELS) >= 3)
-            variants = list(itertools.product(("calm", "upset"), (False, True)))
-            mono_slot = spk_index % 4
-            for v, (kind, tel) in enumerate(variants):
-                name = f"f{fold['fold']}-{s.replace(':', '_')}-{kind}-{'tel' if tel else 'clean'}"
-                h = int.from_bytes(hashlib.sha1(f"{seed}:{name}".encode()).digest()[:8], "big")
-                rng = np.random.default_rng(h)
-                agent = others[int(rng.integers(len(others)))]
-                agent_clips = sorted(p for lab in CALM_LABELS for p in by_spk[agent].get(lab, []))
-                stereo = v != mono_slot
-                calls.append(_place(name, fold["fold"], s, agent, kind, tel, stereo, int(spk_index % 2 == 0),
-                                    calm, upset, agent_clips, rng))
-            spk_index += 1
+    speakers = sorted(by_spk)
+    for spk_index, s in enumerate(speakers):
+        calm = sorted(p for lab in CALM_LABELS for p in by_spk[s].get(lab, []))
+        upset = sorted(p for lab in UPSET_LABELS for p in by_spk[s].get(lab, []))
+        if len(calm) < 5 or len(upset) < 5:
+            continue
+        corpus = s.split(":")[0]
+        same = [o for o in speakers if o.startswith(corpus + ":") and n_calm(o) >= 3]
+        if len(same) > 1:
+            agent = same[(same.index(s) + 1) % len(same)]
+        else:
+            agent = next(o for o in speakers if o.startswith("ravdess:") and n_calm(o) >= 3)
+        agent_clips = sorted(p for lab in CALM_LABELS for p in by_spk[agent].get(lab, []))
+        mono_slot = spk_index % 4
+        for v, (kind, tel) in enumerate(itertools.product(("calm", "upset"), (False, True))):
+            name = f"{s.replace(':', '_')}-{kind}-{'tel' if tel else 'clean'}"
+            h = int.from_bytes(hashlib.sha1(f"{seed}:{name}".encode()).digest()[:8], "big")
+            rng = np.random.default_rng(h)
+            calls.append(_place(name, -1, s, agent, kind, tel, v != mono_slot, int(spk_index % 2 == 0),
+                                calm, upset, agent_clips, rng))
     return calls
+
+
+def assign_folds(calls: list[CallSpec], folds: list[dict]) -> list[CallSpec]:
+    """Each call gets the fold whose model did not see its customer; calls of unheld speakers are dropped."""
+    fold_of = {spk: f["fold"] for f in folds for spk in f["held_out"]}
+    return [dataclasses.replace(c, fold=fold_of[c.customer]) for c in calls if c.customer in fold_of]
 
 
 def _pick(pool: list[str], n: int, rng: np.random.Generator) -> list[str]:
@@ -221,22 +231,59 @@ def render(spec: CallSpec) -> np.ndarray:
 
 
 # ------------------------------------------------------------------------------------ audio chain (cached)
-def process_call(spec: CallSpec, model, frame_ms: float = 20.0) -> dict:
+def _spec_key(spec: CallSpec) -> str:
+    d = dataclasses.asdict(dataclasses.replace(spec, fold=-1))
+    return hashlib.sha1(json.dumps(d, sort_keys=True).encode()).hexdigest()[:12]
+
+
+def front_end_stage(spec: CallSpec, frame_ms: float = 20.0) -> dict:
+    """Front end only (cached): turns, and the audio of customer turns (the only ones scored)."""
     from processors.offline import cut_and_score
 
+    path = CACHE / "fe" / f"{spec.call_id}.{_spec_key(spec)}.npz"
+    if path.exists():
+        z = np.load(path, allow_pickle=False)
+        meta = json.loads(str(z["meta"]))
+        meta["audio"] = {tid: z[f"a{i}"] for i, tid in enumerate(meta["audio_ids"])}
+        return meta
+    audio: dict[str, np.ndarray] = {}
+
+    def keep(turn: SpeechTurn) -> None:
+        if turn.speaker == CUSTOMER:
+            audio[turn.turn_id] = np.round(np.clip(turn.audio, -1, 1) * 32767).astype(np.int16)
+
     t0 = time.process_time()
-    turns = cut_and_score(spec.call_id, render(spec), model, stereo=spec.stereo,
-                          customer_channel=spec.customer_channel, agent_emotion=False, frame_ms=frame_ms)
-    return {
-        "spec": dataclasses.asdict(spec),
+    turns = cut_and_score(spec.call_id, render(spec), None, stereo=spec.stereo,
+                          customer_channel=spec.customer_channel, agent_emotion=False, frame_ms=frame_ms,
+                          on_turn=keep)
+    meta = {
         "cpu_s": time.process_time() - t0,
-        "turns": [
-            {"turn_id": st.turn.turn_id, "speaker": st.turn.speaker, "channel": st.turn.channel,
-             "start_s": st.turn.start_s, "end_s": st.turn.end_s, "arrival": st.arrival,
-             "emotion": None if st.emotion is None else dataclasses.asdict(st.emotion)}
-            for st in turns
-        ],
+        "turns": [{"turn_id": st.turn.turn_id, "speaker": st.turn.speaker, "channel": st.turn.channel,
+                   "start_s": st.turn.start_s, "end_s": st.turn.end_s, "arrival": st.arrival} for st in turns],
+        "audio_ids": sorted(audio),
     }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp.npz")
+    np.savez(tmp, meta=json.dumps(meta), **{f"a{i}": audio[t] for i, t in enumerate(meta["audio_ids"])})
+    tmp.rename(path)
+    meta["audio"] = audio
+    return meta
+
+
+def score_stage(spec: CallSpec, fe: dict, model, model_path: Path) -> dict:
+    """Scores of the customer turns by the call's fold model (cached per model file)."""
+    mkey = hashlib.sha1(f"{model_path}:{model_path.stat().st_mtime_ns}".encode()).hexdigest()[:10]
+    path = CACHE / "scores" / f"{spec.call_id}.{_spec_key(spec)}.{mkey}.json"
+    if path.exists():
+        return json.loads(path.read_text())
+    ids = fe["audio_ids"]
+    t0 = time.process_time()
+    results = model().score_many([fe["audio"][t].astype(np.float32) / 32767.0 for t in ids]) if ids else []
+    scores = {t: (dataclasses.asdict(r) if isinstance(r, EmotionResult) else None) for t, r in zip(ids, results)}
+    out = {"cpu_s": time.process_time() - t0, "scores": scores}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(out))
+    return out
 
 
 def spec_from_dict(d: dict) -> CallSpec:
@@ -245,11 +292,11 @@ def spec_from_dict(d: dict) -> CallSpec:
     return CallSpec(**d)
 
 
-def scored_turns(entry: dict) -> list[ScoredTurn]:
-    call_id = entry["spec"]["call_id"]
+def scored_turns(call_id: str, fe: dict, scores: dict) -> list[ScoredTurn]:
     out = []
-    for t in entry["turns"]:
-        em = EmotionResult(**t["emotion"]) if t["emotion"] else None
+    for t in fe["turns"]:
+        d = scores["scores"].get(t["turn_id"])
+        em = EmotionResult(**d) if d else None
         st = SpeechTurn(call_id, t["turn_id"], t["speaker"], t["channel"], t["start_s"], t["end_s"], np.zeros(0, np.float32))
         out.append(ScoredTurn(st, em, t["arrival"]))
     return out
@@ -404,43 +451,44 @@ def main() -> int:
     ap.add_argument("--seed", type=int, default=20261121)
     ap.add_argument("--tune-folds", default="", help="comma-separated fold numbers used for tuning "
                     "(default: the first half of the folds)")
-    ap.add_argument("--only-audio", action="store_true", help="build the cache (front end + models) and stop")
+    ap.add_argument("--front-end-only", action="store_true",
+                    help="run (and cache) the front end for every call, then stop (needs no fold models)")
     ap.add_argument("--limit", type=int, default=0, help="process at most this many calls (smoke runs)")
     ap.add_argument("--no-tune", action="store_true", help="evaluate the shipped defaults only")
     args = ap.parse_args()
 
-    folds = load_folds(args.folds_dir)
-    calls = build_calls(folds, args.seed)
+    calls = build_calls(args.seed)
     if args.limit:
         calls = calls[: args.limit]
-    print(f"{len(calls)} calls from {len(folds)} folds: "
-          f"{sum(c.kind == 'upset' for c in calls)} upset, {sum(c.telephone for c in calls)} telephone, "
-          f"{sum(not c.stereo for c in calls)} mono", flush=True)
+    print(f"{len(calls)} calls: {sum(c.kind == 'upset' for c in calls)} upset, "
+          f"{sum(c.telephone for c in calls)} telephone, {sum(not c.stereo for c in calls)} mono", flush=True)
+    fes = {}
+    for i, spec in enumerate(calls):
+        fe = front_end_stage(spec)
+        fes[spec.call_id] = fe
+        if (i + 1) % 8 == 0:
+            print(f"  front end {i + 1}/{len(calls)}", flush=True)
+    if args.front_end_only:
+        return 0
 
     from processors.emotion.model import EmotionModel
 
-    CACHE.mkdir(parents=True, exist_ok=True)
-    models: dict[int, object] = {}
+    folds = load_folds(args.folds_dir)
+    calls = assign_folds(calls, folds)
+    print(f"{len(calls)} calls whose customer is held out by one of {len(folds)} folds", flush=True)
+    models: dict[int, EmotionModel] = {}
     entries = []
-    for i, spec in enumerate(calls):
+    for spec in calls:
         fold = next(f for f in folds if f["fold"] == spec.fold)
-        key = hashlib.sha1(json.dumps(dataclasses.asdict(spec), sort_keys=True).encode()
-                           + str(fold["model"].stat().st_mtime_ns).encode()).hexdigest()[:16]
-        path = CACHE / f"{spec.call_id}.{key}.json"
-        if path.exists():
-            entry = json.loads(path.read_text())
-        else:
-            if spec.fold not in models:
-                models[spec.fold] = EmotionModel(fold["model"])
-            entry = process_call(spec, models[spec.fold])
-            path.write_text(json.dumps(entry))
-            print(f"  [{i + 1}/{len(calls)}] {spec.call_id}: {len(entry['turns'])} turns, "
-                  f"{entry['cpu_s']:.1f} s CPU for {spec.duration_s:.0f} s audio", flush=True)
-        entry["_spec"] = spec
-        entry["_turns"] = scored_turns(entry)
-        entries.append(entry)
-    if args.only_audio:
-        return 0
+
+        def model(k=spec.fold, path=fold["model"]):
+            if k not in models:
+                models[k] = EmotionModel(path)
+            return models[k]
+
+        scores = score_stage(spec, fes[spec.call_id], model, fold["model"])
+        entries.append({"_spec": spec, "_turns": scored_turns(spec.call_id, fes[spec.call_id], scores),
+                        "cpu_s": fes[spec.call_id]["cpu_s"] + scores["cpu_s"]})
 
     from processors.call_chain import default_polarity
 

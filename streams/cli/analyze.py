@@ -127,7 +127,8 @@ def run(args) -> int:
             if args.transcript:
                 from processors.text.transcripts import load_transcript_json
 
-                transcript = load_transcript_json(args.transcript[i], call_id)
+                transcript = load_transcript_json(args.transcript[i], call_id,
+                                                  agent_channel=1 - args.customer_channel)
             result = analyze_samples(
                 call_id, clip.samples, model, stereo=args.stereo, customer_channel=args.customer_channel,
                 agent_emotion=not args.no_agent_emotion, frame_ms=args.frame_ms, transcript=transcript,

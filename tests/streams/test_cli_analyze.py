@@ -4,6 +4,7 @@ agent emotion off, transcripts, bad files."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,7 @@ from streams.cli import main
 
 REPO = Path(__file__).resolve().parents[2]
 DEMO = REPO / "demo" / "calls"
-MODEL = REPO / "models" / "emotion" / "emotion.onnx"
+MODEL = Path(os.environ.get("CALLPULSE_EMOTION_MODEL", REPO / "models" / "emotion" / "emotion.onnx"))
 
 
 def _require():
@@ -23,7 +24,7 @@ def _require():
 
 
 def _run(capsys, *argv) -> tuple[int, list[dict], str]:
-    rc = main(["analyze", "--no-asr", *argv])
+    rc = main(["analyze", "--no-asr", "--model", str(MODEL), *argv])
     captured = capsys.readouterr()
     lines = [json.loads(line) for line in captured.out.splitlines() if line.strip()]
     return rc, lines, captured.err
@@ -79,14 +80,23 @@ def test_no_agent_emotion_never_scores_agents(capsys, monkeypatch):
     assert lines[-1]["agent_turns"] == len({d["turn_id"] for d in agent})
 
 
-def test_transcript_words_reach_the_turns(capsys):
+def test_transcript_words_reach_the_turns(capsys, tmp_path):
     _require()
-    pytest.importorskip("processors.text.transcripts")
     f = DEMO / "upset_stereo.flac"
-    rc, lines, _ = _run(capsys, "--stereo", "--transcript", str(DEMO / "upset_stereo.transcript.json"), str(f))
+    transcript = tmp_path / "t.json"
+    transcript.write_text(json.dumps([
+        {"speaker": "customer", "start": 8.8, "end": 10.2, "text": "This is ridiculous, you lost my bag again"},
+        {"speaker": "customer", "start": 3.5, "end": 4.9, "text": "Hello, I am calling about my booking"},
+        {"channel": 0, "start": 0.7, "end": 2.4, "text": "Thank you for calling, how can I help?"},
+    ]))
+    rc, lines, _ = _run(capsys, "--stereo", "--transcript", str(transcript), str(f))
     assert rc == 0
-    customer = [d for d in lines if d["type"] == "turn" and d["speaker"] == "customer"]
-    assert any(d["text"] and d["polarity"] is not None for d in customer)
+    turns = {d["turn_id"]: d for d in lines if d["type"] == "turn"}  # latest revision per turn
+    angry = [d for d in turns.values() if d["speaker"] == "customer" and "ridiculous" in d["text"]]
+    polite = [d for d in turns.values() if d["speaker"] == "customer" and "booking" in d["text"]]
+    assert len(angry) == 1 and len(polite) == 1
+    assert angry[0]["polarity"] < polite[0]["polarity"]
+    assert any(d["speaker"] == "agent" and "Thank you" in d["text"] for d in turns.values())
 
 
 def test_bad_file_is_reported_and_others_go_on(capsys, tmp_path):
