@@ -302,3 +302,18 @@ def test_sql_cli_opens_the_embedded_store_when_no_worker_holds_it(tmp_path):
     names = out.stdout.split()[1:]
     assert {"calls", "turns", "windows", "alerts", "agent_daily", "queue_daily"} <= set(names)
     assert (tmp_path / "clickhouse").is_dir()
+
+
+def test_dead_letters_keep_the_original_bytes_once(db):
+    from streams.records import dead_letter_record
+
+    client, name = db
+    sink = ClickHouseSink(client, database=name)
+    raw = b"\xff\xfe\x00not-an-event"
+    table, row = row_for(dead_letter_record("callpulse.audio-frames", b"\x80call", raw, "bad magic byte", 1_763_760_000_000, 3, 17))
+    sink.add(table, [row, row])  # the same dead letter twice (redelivery)
+    sink.flush()
+    sink.add(table, [row])
+    sink.flush()
+    assert _q(client, f"SELECT topic, partition, offset, hex(key), hex(value), reason FROM {name}.dead_letters FINAL") == \
+        [["callpulse.audio-frames", 3, 17, b"\x80call".hex().upper(), raw.hex().upper(), "bad magic byte"]]
