@@ -433,7 +433,7 @@ def turn_auc(entries: list[dict], config: ChainConfig, seg_by_call, polarity) ->
 
 def grid(mode: str):
     for thr, share, turns, consec in itertools.product(
-        (0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8),
+        (0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8),
         (0.15, 0.2, 0.25, 0.3, 0.35, 0.4), (1, 2, 3), (1, 2),
     ):
         esc = dataclasses.replace(EscalationConfig(), upset_threshold=thr, upset_share=share,
@@ -535,6 +535,20 @@ def main() -> int:
             "turn_auc_test": turn_auc(test_entries, best_cfg, seg_map, polarity),
             "per_call_test": [dataclasses.asdict(o) for o in test_out],
         }
+        if mode == "fused":
+            sweep = []
+            for share in (0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.5):
+                cfg = dataclasses.replace(best_cfg, escalation=dataclasses.replace(
+                    best_cfg.escalation, upset_share=share, rearm_share=min(best_cfg.escalation.rearm_share, share)))
+                sweep.append({"upset_share": share, **summarize(outcomes(test_entries, cfg, with_words))})
+            results["modes"][mode]["share_sweep_test"] = sweep
+            sev: dict[str, int] = {}
+            for e in test_entries:
+                recs = chain_records(e["_spec"].call_id, e["_turns"], words[e["_spec"].call_id], config=best_cfg,
+                                     polarity=polarity, duration_s=e["_spec"].duration_s)
+                for a in (r for r in recs if isinstance(r, Alert)):
+                    sev[a.severity] = sev.get(a.severity, 0) + 1
+            results["modes"][mode]["alert_severities_test"] = sev
         print(f"[{mode}] tuned in {time.time() - t0:.0f} s", flush=True)
     # the shipped defaults, for the record
     default_cfg = ChainConfig(agent_emotion=False)
@@ -564,6 +578,11 @@ def print_tables(results: dict) -> None:
               f"{esc['min_upset_turns']}, windows {esc['consecutive_windows']}, voice weight "
               f"{r['config']['fusion']['voice_weight']}; turn AUC (test) {r['turn_auc_test']}; "
               f"late events in arrival order {r['test_arrival_order_late_events']}")
+        if "share_sweep_test" in r:
+            print(f"       share sweep (test folds, other knobs as tuned): " + "; ".join(
+                f"{x['upset_share']}: rec<=10s {x['recall_within_10s']} FA {x['false_alert_rate_calm']} "
+                f"lat {x['latency_median_s']}/{x['latency_max_s']}" for x in r["share_sweep_test"]))
+            print(f"       alert severities (test): {r['alert_severities_test']}")
 
 
 if __name__ == "__main__":

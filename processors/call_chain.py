@@ -60,6 +60,9 @@ class ChainInputError(ValueError):
 class ChainConfig:
     fusion: FusionConfig = field(default_factory=FusionConfig)
     escalation: EscalationConfig = field(default_factory=EscalationConfig)
+    max_call_s: float = 12 * 3600.0
+    """Event times beyond this are refused (ChainInputError): one bogus timestamp must not make the
+    chain emit millions of windows."""
     agent_emotion: bool = True
     """False: only customer turns are scored — an emotion handed in for an agent (or unattributed) turn is
     ignored and no polarity is computed for their words (EU AI Act: no inference of employees'
@@ -203,8 +206,8 @@ class CallChain:
         return out
 
     def advance_to(self, t: float) -> list[ChainRecord]:
-        if not _finite(t):
-            raise ChainInputError(f"advance_to needs a finite time, got {t!r}")
+        if not (_finite(t) and t <= self.config.max_call_s):
+            raise ChainInputError(f"advance_to needs a finite time <= {self.config.max_call_s}, got {t!r}")
         if self._ended:
             return []
         self._progress_s = max(self._progress_s, float(t))
@@ -213,7 +216,7 @@ class CallChain:
     def end_call(self, reason: str = "ended", at_s: float | None = None) -> list[ChainRecord]:
         if reason not in END_REASONS:
             raise ChainInputError(f"end reason must be one of {END_REASONS}, got {reason!r}")
-        if at_s is not None and not (_finite(at_s) and at_s >= 0):
+        if at_s is not None and not (_finite(at_s) and 0 <= at_s <= self.config.max_call_s):
             raise ChainInputError(f"end time must be a finite non-negative number, got {at_s!r}")
         if self._ended:
             return []
@@ -333,8 +336,9 @@ class CallChain:
             raise ChainInputError(f"turn {turn.turn_id!r} belongs to call {turn.call_id!r}, not {self.call_id!r}")
         if not turn.turn_id:
             raise ChainInputError("turn_id must be non-empty")
-        if not (_finite(turn.start_s, turn.end_s) and 0 <= turn.start_s <= turn.end_s):
-            raise ChainInputError(f"turn {turn.turn_id!r}: need 0 <= start_s <= end_s, got {turn.start_s!r}..{turn.end_s!r}")
+        if not (_finite(turn.start_s, turn.end_s) and 0 <= turn.start_s <= turn.end_s <= self.config.max_call_s):
+            raise ChainInputError(f"turn {turn.turn_id!r}: need 0 <= start_s <= end_s <= {self.config.max_call_s}, "
+                                  f"got {turn.start_s!r}..{turn.end_s!r}")
         if emotion is not None and not (_finite(emotion.upset) and 0.0 <= emotion.upset <= 1.0):
             raise ChainInputError(f"turn {turn.turn_id!r}: emotion upset must be in [0, 1], got {emotion.upset!r}")
 
@@ -343,8 +347,8 @@ class CallChain:
             raise ChainInputError(f"segment {seg.segment_id!r} belongs to call {seg.call_id!r}, not {self.call_id!r}")
         if not seg.segment_id:
             raise ChainInputError("segment_id must be non-empty")
-        if not (_finite(seg.start_s, seg.end_s) and 0 <= seg.start_s <= seg.end_s):
-            raise ChainInputError(f"segment {seg.segment_id!r}: need 0 <= start_s <= end_s")
+        if not (_finite(seg.start_s, seg.end_s) and 0 <= seg.start_s <= seg.end_s <= self.config.max_call_s):
+            raise ChainInputError(f"segment {seg.segment_id!r}: need 0 <= start_s <= end_s <= {self.config.max_call_s}")
         if not isinstance(seg.text, str):
             raise ChainInputError(f"segment {seg.segment_id!r}: text must be a string")
 

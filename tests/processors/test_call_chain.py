@@ -189,6 +189,10 @@ def test_bad_input_is_rejected_without_changing_state():
         chain.add_transcript(TranscriptSegment(CALL, "s", CUSTOMER, 3.0, 2.0, "x"))
     with pytest.raises(ChainInputError):
         chain.end_call("hung up")
+    with pytest.raises(ChainInputError):  # a bogus timestamp must not flood the output with windows
+        chain.add_turn(turn(1, CUSTOMER, 5.0, 1e9), emotion(0.3))
+    with pytest.raises(ChainInputError):
+        chain.advance_to(1e12)
     with pytest.raises(ChainInputError):
         CallChain.from_state_bytes(b"{not json")
     assert chain.state_bytes() == before
