@@ -52,8 +52,11 @@ def _run_query(args: argparse.Namespace):
     url = args.store if args.store is not None else settings.store_url
     read_only = not args.write
     if not url or url in ("chdb:", "chdb://"):
-        home = settings.home_dir
-        worker = store.read_worker_info(home)
+        url = f"chdb://{store.embedded_dir(settings.home_dir).resolve()}"
+    target = store.parse_store_url(url)
+    if target.kind == "chdb":
+        # A worker holding <home>/clickhouse announces itself in <home>/worker.json.
+        worker = store.read_worker_info(target.path.resolve().parent)
         if worker is not None:
             if args.write:
                 raise store.StoreError(f"a worker (pid {worker['pid']}) holds the embedded store; --write is refused through it")
@@ -61,7 +64,6 @@ def _run_query(args: argparse.Namespace):
                 return query_worker(worker["web_url"], args.query, timeout=args.timeout)
             except ConnectionError as exc:  # stale worker.json: try the store itself
                 print(f"callpulse sql: worker at {worker['web_url']} not answering ({exc}); opening the store", file=sys.stderr)
-        url = f"chdb://{store.embedded_dir(home).resolve()}"
     client = store.open_store(url, migrate=True)
     return store.query(client, args.query, read_only=read_only)
 

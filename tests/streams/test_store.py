@@ -317,3 +317,10 @@ def test_dead_letters_keep_the_original_bytes_once(db):
     sink.flush()
     assert _q(client, f"SELECT topic, partition, offset, hex(key), hex(value), reason FROM {name}.dead_letters FINAL") == \
         [["callpulse.audio-frames", 3, 17, b"\x80call".hex().upper(), raw.hex().upper(), "bad magic byte"]]
+
+
+def test_sql_cli_says_who_holds_a_busy_store(db, chdb_dir):
+    """This test process holds the store and announces no web server: a clear error, exit 2."""
+    out = _cli("SELECT 1", "--store", f"chdb://{chdb_dir}", home=chdb_dir.parent)
+    assert out.returncode == 2
+    assert "another process probably holds it" in out.stderr
