@@ -75,3 +75,13 @@ def test_newer_writer_than_reader_is_a_clear_error():
     data[2:4] = (codec.schema_version("fused_turn") + 1).to_bytes(2, "big")
     with pytest.raises(codec.SchemaError, match="unknown to this reader"):
         codec.decode("fused_turn", bytes(data))
+
+
+def test_evolution_doc_lists_every_schema_with_its_id_and_latest_version():
+    import re
+    from pathlib import Path
+
+    doc = (Path(codec.__file__).parent / "EVOLUTION.md").read_text()
+    rows = {m.group(2): (int(m.group(1)), int(m.group(3)))
+            for m in re.finditer(r"^\|\s*(\d+)\s*\|\s*(\w+)\s*\|\s*(\d+)\s*\|", doc, re.MULTILINE)}
+    assert rows == {name: (codec._REGISTRY.id_of[name], codec.schema_version(name)) for name in codec.SCHEMA_NAMES}
