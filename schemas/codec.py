@@ -116,6 +116,11 @@ def schema_version(name: str) -> int:
     return _latest(name).version
 
 
+def schema_id(name: str) -> int:
+    """The fixed id of a schema in the event header."""
+    return _REGISTRY.id_of[_latest(name).name]
+
+
 def schema_versions(name: str) -> list[int]:
     """Every version of a schema this build can read, oldest first."""
     schema_id = _REGISTRY.id_of[_latest(name).name]
