@@ -51,7 +51,7 @@ from processors.audio.statepack import pack_state, unpack_state
 from processors.denoise.base import Denoiser, make_denoiser
 from processors.turns import RawTurn, SpeechGate, TurnAssembler
 from processors.types import AGENT, CUSTOMER, SAMPLE_RATE, AudioFrame, CallInfo, SpeechTurn
-from processors.vad import VAD_WINDOW, VadState, speech_probs
+from processors.vad import VAD_WINDOW, VadState, speech_probs, speech_probs_multi
 
 STATE_VERSION = 1
 
@@ -83,6 +83,9 @@ class FrontEndConfig:
     """Continuous speech is cut into turns of at most this length."""
     reorder_window: int = 8
     """Frames that may wait for a missing earlier frame before it is declared lost."""
+    process_ms: float = 32.0
+    """Decoded audio is resampled and run through the VAD in chunks of at least this much (fewer,
+    larger numpy/ONNX calls); adds at most this to the latency."""
     max_channel_skew_s: float = 1.0
     """Stereo: release a turn without waiting for the other channel once it lags this much."""
     diarize_mono: bool = True
@@ -130,6 +133,10 @@ class _Channel:
         self.encoding: str | None = None
         self.rate: int | None = None
         self.resampler: StreamResampler | None = None
+        self.raw = np.zeros(0, np.float32)
+        """Decoded samples at the source rate, waiting for `process_ms` worth."""
+        self.vad_queue = np.zeros((0, VAD_WINDOW), np.float32)
+        """16 kHz windows waiting for the VAD (stereo: for the other side, to share one batch)."""
         self.buffer = np.zeros(0, np.float32)
         """16 kHz samples not yet making a whole VAD window."""
         self.vad = VadState()
@@ -153,6 +160,7 @@ class _Channel:
         return {
             "sequencer": self.sequencer.to_state(), "encoding": self.encoding, "rate": self.rate,
             "resampler": None if self.resampler is None else self.resampler.to_state(),
+            "raw": self.raw, "vad_queue": self.vad_queue,
             "buffer": self.buffer, "vad": self.vad.to_state(), "denoiser": self.denoiser.to_state(),
             "denoise_skip": self.denoise_skip, "denoised": self.denoised, "probs": list(self.probs),
             "gate": self.gate.to_state(), "assembler": self.assembler.to_state(), "windows": self.windows,
@@ -163,6 +171,8 @@ class _Channel:
         self.sequencer.load_state(st["sequencer"], call_id)
         self.encoding, self.rate = st["encoding"], st["rate"]
         self.resampler = None if st["resampler"] is None else StreamResampler.from_state(st["resampler"])
+        self.raw = np.asarray(st["raw"], np.float32)
+        self.vad_queue = np.asarray(st["vad_queue"], np.float32).reshape(-1, VAD_WINDOW)
         self.buffer = np.asarray(st["buffer"], np.float32)
         self.vad = VadState.from_state(st["vad"])
         self.denoiser.load_state(st["denoiser"])
@@ -239,9 +249,9 @@ class FrontEnd:
         ch = self._channels[frame.channel]
         self.stats.frames += 1
         self.stats.bytes += len(frame.payload)
-        raw: list[tuple[int, RawTurn]] = []
         for item in ch.sequencer.push(frame):
-            raw.extend(self._consume(ch, item))
+            self._consume(ch, item)
+        raw = self._run_vad(final=False)
         self._sync_sequencer_stats()
         return self._release(raw, final=False)
 
@@ -280,7 +290,7 @@ class FrontEnd:
             self.stats.last_error = str(exc)
             raise
 
-    def _consume(self, ch: _Channel, item: AudioFrame | Gap) -> list[tuple[int, RawTurn]]:
+    def _consume(self, ch: _Channel, item: AudioFrame | Gap) -> None:
         assert ch.resampler is not None and ch.rate is not None and ch.encoding is not None
         if isinstance(item, Gap):
             n = int(round(item.duration_ms * ch.rate / 1000.0))
@@ -291,19 +301,42 @@ class FrontEnd:
             ch.sequencer.note_released(item, 1000.0 * len(samples) / ch.rate)
             if len(samples) and np.count_nonzero(np.abs(samples) >= _CLIP_LEVEL[ch.encoding]) >= max(2, len(samples) // 200):
                 self.stats.clipped_frames += 1
-        return self._feed(ch, ch.resampler.process(samples))
+        ch.raw = np.concatenate([ch.raw, samples]) if len(ch.raw) else samples
+        if len(ch.raw) * 1000.0 >= self.config.process_ms * ch.rate:
+            self._feed(ch, ch.resampler.process(ch.raw))
+            ch.raw = np.zeros(0, np.float32)
 
-    def _feed(self, ch: _Channel, samples16: np.ndarray, final: bool = False) -> list[tuple[int, RawTurn]]:
+    def _feed(self, ch: _Channel, samples16: np.ndarray, final: bool = False) -> None:
+        """Cut 16 kHz audio into VAD windows (the last one zero-padded at the end of the call)."""
         buf = np.concatenate([ch.buffer, samples16]) if len(ch.buffer) else samples16
-        n = len(buf) // VAD_WINDOW
         if final and len(buf) % VAD_WINDOW:
             buf = np.concatenate([buf, np.zeros(VAD_WINDOW - len(buf) % VAD_WINDOW, np.float32)])
-            n = len(buf) // VAD_WINDOW
-        windows = buf[: n * VAD_WINDOW].reshape(n, VAD_WINDOW)
+        n = len(buf) // VAD_WINDOW
         ch.buffer = buf[n * VAD_WINDOW:].copy()
-        if n == 0:
-            return []
-        probs = speech_probs(windows, ch.vad, self.config.vad_energy_floor_dbfs)
+        if n:
+            windows = buf[: n * VAD_WINDOW].reshape(n, VAD_WINDOW)
+            ch.vad_queue = np.concatenate([ch.vad_queue, windows]) if len(ch.vad_queue) else windows.copy()
+
+    def _run_vad(self, final: bool) -> list[tuple[int, RawTurn]]:
+        """VAD the queued windows: both sides of a stereo call in one batch per time step; a side
+        that runs ahead waits (up to max_channel_skew_s) for the other, then goes alone."""
+        raw: list[tuple[int, RawTurn]] = []
+        chans = self._channels
+        floor = self.config.vad_energy_floor_dbfs
+        n = min(len(c.vad_queue) for c in chans)
+        if n and len(chans) > 1:
+            probs = speech_probs_multi([c.vad_queue[:n] for c in chans], [c.vad for c in chans], floor)
+            for c, p in zip(chans, probs):
+                windows, c.vad_queue = c.vad_queue[:n], c.vad_queue[n:]
+                raw.extend(self._after_vad(c, windows, p))
+        lag = int(self.config.max_channel_skew_s * SAMPLE_RATE / VAD_WINDOW)
+        for c in chans:
+            if len(c.vad_queue) and (final or len(chans) == 1 or len(c.vad_queue) > lag):
+                windows, c.vad_queue = c.vad_queue, np.zeros((0, VAD_WINDOW), np.float32)
+                raw.extend(self._after_vad(c, windows, speech_probs(windows, c.vad, floor)))
+        return raw
+
+    def _after_vad(self, ch: _Channel, windows: np.ndarray, probs: np.ndarray) -> list[tuple[int, RawTurn]]:
         self._note_speech(ch, probs)
         out = ch.denoiser.process(windows, probs)
         return self._gate(ch, out, probs.tolist())
@@ -399,14 +432,18 @@ class FrontEnd:
         """The call ended: declare missing frames lost, decode the tail, emit the last turns."""
         if self._flushed:
             return []
-        raw: list[tuple[int, RawTurn]] = []
         for ch in self._channels:
             if ch.resampler is None:
                 continue
             for item in ch.sequencer.flush():
-                raw.extend(self._consume(ch, item))
-            tail = ch.resampler.flush()
-            raw.extend(self._feed(ch, tail, final=True))
+                self._consume(ch, item)
+            head = ch.resampler.process(ch.raw)
+            ch.raw = np.zeros(0, np.float32)
+            self._feed(ch, np.concatenate([head, ch.resampler.flush()]), final=True)
+        raw = self._run_vad(final=True)
+        for ch in self._channels:
+            if ch.resampler is None:
+                continue
             rest = ch.denoiser.flush()
             raw.extend(self._gate(ch, rest, []))
             labeler = self._labelers[ch.channel]
@@ -430,6 +467,7 @@ class FrontEnd:
         samples = sum(len(t.audio) for _, t in self._unreleased)
         for ch, labeler in zip(self._channels, self._labelers):
             samples += ch.assembler.pending_samples + ch.gate.pending_samples + labeler.pending_samples
+            samples += len(ch.vad_queue) * VAD_WINDOW
         return samples / SAMPLE_RATE
 
     # ------------------------------------------------------------------ state

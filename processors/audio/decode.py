@@ -27,6 +27,8 @@ class DecodeError(ValueError):
 
 def canonical_encoding(name: str) -> str:
     """Canonical encoding name, accepting common aliases (PCMU, ulaw, linear16...)."""
+    if name in ENCODINGS:
+        return name
     key = str(name).strip().lower().replace("-", "").replace("_", "")
     for alias, canon in _ALIASES.items():
         if alias.replace("_", "") == key:

@@ -13,7 +13,6 @@ from functools import lru_cache
 from math import gcd
 
 import numpy as np
-from numpy.lib.stride_tricks import as_strided
 from scipy.signal import firwin, kaiserord
 
 from processors.types import SAMPLE_RATE
@@ -82,7 +81,7 @@ class StreamResampler:
             base, phase = n // self.up, n % self.up
             count = len(range(j, j1, self.up))
             first = base - self.taps + 1 - buf_start
-            rows = as_strided(buf[first:], shape=(count, self.taps), strides=(self.down * item, item), writeable=False)
+            rows = np.ndarray((count, self.taps), np.float32, buf, first * item, (self.down * item, item))
             out[r::self.up] = np.einsum("ij,j->i", rows, self.phases[phase, ::-1])
         return out
 
