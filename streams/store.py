@@ -236,13 +236,16 @@ class QueryResult:
     columns: list[str]
     types: list[str]
     rows: list[list[Any]]
+    truncated: bool = False
+    """More rows matched than `max_rows`; only the first `max_rows` are here."""
 
     def to_json(self) -> dict:
-        return {"columns": self.columns, "types": self.types, "rows": [[_jsonable(v) for v in r] for r in self.rows]}
+        return {"columns": self.columns, "types": self.types, "rows": [[_jsonable(v) for v in r] for r in self.rows],
+                "truncated": self.truncated}
 
     @classmethod
     def from_json(cls, d: dict) -> "QueryResult":
-        return cls(list(d["columns"]), list(d.get("types", [])), [list(r) for r in d["rows"]])
+        return cls(list(d["columns"]), list(d.get("types", [])), [list(r) for r in d["rows"]], bool(d.get("truncated")))
 
 
 def query(client, sql: str, *, read_only: bool = True, max_rows: int = 100_000) -> QueryResult:
@@ -254,9 +257,10 @@ def query(client, sql: str, *, read_only: bool = True, max_rows: int = 100_000) 
             result = client.query(sql)
         except Exception as exc:
             raise StoreError(f"query failed: {exc}") from exc
-    rows = [list(r) for r in result.result_rows[:max_rows]]
+    all_rows = result.result_rows
+    rows = [list(r) for r in all_rows[:max_rows]]
     types = [t.name for t in result.column_types] if result.column_types else []
-    return QueryResult(list(result.column_names), types, rows)
+    return QueryResult(list(result.column_names), types, rows, truncated=len(all_rows) > max_rows)
 
 
 async def query_async(client, sql: str, **kw) -> QueryResult:

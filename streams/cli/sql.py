@@ -41,6 +41,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"callpulse sql: {exc}", file=sys.stderr)
         return 2
     _print(result, args.format, sys.stdout)
+    if result.truncated:
+        print(f"callpulse sql: only the first {len(result.rows)} rows are shown; add a LIMIT", file=sys.stderr)
     return 0
 
 
