@@ -310,7 +310,7 @@ def test_dead_letters_keep_the_original_bytes_once(db):
     client, name = db
     sink = ClickHouseSink(client, database=name)
     raw = b"\xff\xfe\x00not-an-event"
-    table, row = row_for(dead_letter_record("callpulse.audio-frames", b"\x80call", raw, "bad magic byte", 1_763_760_000_000, 3, 17))
+    table, row = row_for(dead_letter_record("callpulse.audio-frames", b"\x80call", raw, "bad magic byte", int(time.time() * 1000), 3, 17))
     sink.add(table, [row, row])  # the same dead letter twice (redelivery)
     sink.flush()
     sink.add(table, [row])
