@@ -123,8 +123,8 @@ def schema_id(name: str) -> int:
 
 def schema_versions(name: str) -> list[int]:
     """Every version of a schema this build can read, oldest first."""
-    schema_id = _REGISTRY.id_of[_latest(name).name]
-    return sorted(v for (sid, v) in _REGISTRY.by_id if sid == schema_id)
+    wanted = schema_id(name)
+    return sorted(v for (sid, v) in _REGISTRY.by_id if sid == wanted)
 
 
 def schema_json(name: str, version: int | None = None) -> dict:
