@@ -389,12 +389,18 @@ def summarize(outcomes: list[CallOutcome], max_latency: float = 10.0) -> dict:
 
 
 def objective(s: dict) -> tuple:
+    """Recall within 10 s minus twice the false-alert rates; ties: fewer false alerts, lower median latency."""
     fa = (s["false_alert_rate_calm"] or 0.0) + s["early_alerts_upset"] / max(1, s["upset_calls"])
     return (round(s["recall_within_10s"] - 2.0 * fa, 6), -fa, -(s["latency_median_s"] or 99.0))
 
 
-def turn_auc(entries: list[dict], config: ChainConfig, seg_by_call, polarity) -> float | None:
-    """AUC of customer-turn negativity against the clip label under the turn (upset vs calm)."""
+def tie_break(esc: EscalationConfig) -> tuple:
+    """Among equal objectives prefer the stricter rule (more upset turns, higher share, fewer windows)."""
+    return (esc.min_upset_turns, esc.upset_share, -esc.consecutive_windows, esc.upset_threshold)
+
+
+def turn_scores(entries: list[dict], config: ChainConfig, seg_by_call, polarity) -> tuple[list[float], list[float]]:
+    """Final negativity of customer turns, split by the label of the clip under the turn (upset / calm)."""
     pos, neg = [], []
     for e in entries:
         spec = e["_spec"]
@@ -409,40 +415,30 @@ def turn_auc(entries: list[dict], config: ChainConfig, seg_by_call, polarity) ->
                 ov = min(ft.end_s, p.speech_end_s) - max(ft.start_s, p.speech_start_s)
                 if ov > best:
                     best, label = ov, p.label
-            if label is None:
-                continue
-            (pos if label in UPSET_LABELS else neg).append(ft.negativity)
+            if label is not None:
+                (pos if label in UPSET_LABELS else neg).append(ft.negativity)
+    return pos, neg
+
+
+def auc(pos: list[float], neg: list[float]) -> float | None:
+    """Mann-Whitney AUC (ties count half)."""
     if not pos or not neg:
         return None
-    allv = np.array(pos + neg)
-    ranks = allv.argsort().argsort() + 1.0
-    # average ranks for ties
-    order = np.argsort(allv)
-    sv = allv[order]
-    r = np.empty_like(ranks)
-    i = 0
-    while i < len(sv):
-        j = i
-        while j + 1 < len(sv) and sv[j + 1] == sv[i]:
-            j += 1
-        r[order[i : j + 1]] = (i + j) / 2 + 1
-        i = j + 1
-    rp = r[: len(pos)].sum()
-    return round((rp - len(pos) * (len(pos) + 1) / 2) / (len(pos) * len(neg)), 4)
+    n = np.asarray(neg)
+    wins = sum(float(np.sum(n < p) + 0.5 * np.sum(n == p)) for p in pos)
+    return round(wins / (len(pos) * len(neg)), 4)
 
 
-def grid(mode: str):
+VOICE_WEIGHTS = (0.5, 0.65, 0.8)
+
+
+def escalation_grid():
+    base = EscalationConfig()
     for thr, share, turns, consec in itertools.product(
-        (0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8),
-        (0.15, 0.2, 0.25, 0.3, 0.35, 0.4), (1, 2, 3), (1, 2),
+        (0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7, 0.75), (0.15, 0.2, 0.25, 0.3, 0.4), (1, 2, 3), (1, 2),
     ):
-        esc = dataclasses.replace(EscalationConfig(), upset_threshold=thr, upset_share=share,
-                                  min_upset_turns=turns, consecutive_windows=consec,
-                                  rearm_share=min(EscalationConfig().rearm_share, share))
-        weights = (0.5, 0.6, 0.7, 0.8) if mode == "fused" else (FusionConfig().voice_weight,)
-        for vw in weights:
-            yield ChainConfig(fusion=FusionConfig(voice_weight=vw, words_weight=1.0 - vw, mode=mode),
-                              escalation=esc, agent_emotion=False)
+        yield dataclasses.replace(base, upset_threshold=thr, upset_share=share, min_upset_turns=turns,
+                                  consecutive_windows=consec, rearm_share=min(base.rearm_share, share))
 
 
 def main() -> int:
@@ -496,65 +492,115 @@ def main() -> int:
     texts = held_out_texts()
     words = {e["_spec"].call_id: transcript_for(e["_spec"], texts) for e in entries}
     fold_ids = sorted({f["fold"] for f in folds})
-    tune = ({int(x) for x in args.tune_folds.split(",") if x} if args.tune_folds
-            else set(fold_ids[: max(1, len(fold_ids) // 2)]))
-    tune_entries = [e for e in entries if e["_spec"].fold in tune]
-    test_entries = [e for e in entries if e["_spec"].fold not in tune]
+    first = ({int(x) for x in args.tune_folds.split(",") if x} if args.tune_folds
+             else set(fold_ids[: max(1, len(fold_ids) // 2)]))
+    second = set(fold_ids) - first
+    # two-way cross-tuning: every call is reported with knobs tuned on the *other* folds
+    splits = {"A": (first, second), "B": (second, first)}
+
+    def subset(folds_: set[int]) -> list[dict]:
+        return [e for e in entries if e["_spec"].fold in folds_]
 
     def outcomes(es, cfg, with_words, arrival=False):
         return [evaluate_call(e, cfg, words[e["_spec"].call_id] if with_words else (), polarity, arrival) for e in es]
 
-    results: dict = {"calls": len(entries), "tune_folds": sorted(tune),
-                     "test_folds": sorted(set(fold_ids) - tune), "modes": {}}
+    def cfg_of(esc: EscalationConfig, mode: str, vw: float) -> ChainConfig:
+        return ChainConfig(fusion=FusionConfig(voice_weight=vw, words_weight=round(1.0 - vw, 6), mode=mode),
+                           escalation=esc, agent_emotion=False)
+
     t0 = time.time()
-    for mode, with_words in (("voice", False), ("words", True), ("fused", True)):
+    chosen: dict[str, dict[str, ChainConfig]] = {m: {} for m in ("voice", "words", "fused", "shipped")}
+    tuning_summaries: dict = {m: {} for m in chosen}
+    for split, (tune_f, _test_f) in splits.items():
+        tune_es = subset(tune_f)
         if args.no_tune:
-            best_cfg = ChainConfig(fusion=FusionConfig(mode=mode), agent_emotion=False)
-        else:
-            best_cfg, best_obj = None, None
-            for cfg in grid(mode):
-                s = summarize(outcomes(tune_entries, cfg, with_words))
-                obj = objective(s)
-                if best_obj is None or obj > best_obj:
-                    best_cfg, best_obj = cfg, obj
-        tuned = summarize(outcomes(tune_entries, best_cfg, with_words))
-        test_out = outcomes(test_entries, best_cfg, with_words)
-        per_cond = {}
-        for cond in sorted({o.condition for o in test_out}):
-            per_cond[cond] = summarize([o for o in test_out if o.condition == cond])
-        streaming = summarize(outcomes(test_entries, best_cfg, with_words, arrival=True))
-        seg_map = words if with_words else {}
-        results["modes"][mode] = {
-            "config": {"fusion": dataclasses.asdict(best_cfg.fusion), "escalation": dataclasses.asdict(best_cfg.escalation)},
-            "tuning_folds": tuned,
-            "test_folds": summarize(test_out),
+            for m in chosen:
+                chosen[m][split] = cfg_of(EscalationConfig(), "fused" if m == "shipped" else m, FusionConfig().voice_weight)
+            continue
+        voice_s, words_s, fused_s = {}, {}, {}
+        for esc in escalation_grid():
+            voice_s[esc] = summarize(outcomes(tune_es, cfg_of(esc, "voice", 0.7), False))
+            words_s[esc] = summarize(outcomes(tune_es, cfg_of(esc, "words", 0.7), True))
+            for vw in VOICE_WEIGHTS:
+                fused_s[(esc, vw)] = summarize(outcomes(tune_es, cfg_of(esc, "fused", vw), True))
+        best_v = max(voice_s, key=lambda k: (objective(voice_s[k]), tie_break(k)))
+        best_w = max(words_s, key=lambda k: (objective(words_s[k]), tie_break(k)))
+        best_f = max(fused_s, key=lambda k: (objective(fused_s[k]), tie_break(k[0]), k[1]))
+        # shipped defaults: one config for calls with and without transcripts (mean of both objectives)
+        best_j = max(fused_s, key=lambda k: (tuple((a + b) / 2 for a, b in zip(objective(fused_s[k]), objective(voice_s[k[0]]))),
+                                             tie_break(k[0]), k[1]))
+        chosen["voice"][split] = cfg_of(best_v, "voice", 0.7)
+        chosen["words"][split] = cfg_of(best_w, "words", 0.7)
+        chosen["fused"][split] = cfg_of(best_f[0], "fused", best_f[1])
+        chosen["shipped"][split] = cfg_of(best_j[0], "fused", best_j[1])
+        tuning_summaries["voice"][split] = voice_s[best_v]
+        tuning_summaries["words"][split] = words_s[best_w]
+        tuning_summaries["fused"][split] = fused_s[best_f]
+        tuning_summaries["shipped"][split] = {"with_words": fused_s[best_j], "without_words": voice_s[best_j[0]]}
+        print(f"split {split}: tuned on folds {sorted(tune_f)} in {time.time() - t0:.0f} s", flush=True)
+
+    results: dict = {"calls": len(entries), "splits": {k: {"tune_folds": sorted(v[0]), "test_folds": sorted(v[1])}
+                                                      for k, v in splits.items()},
+                     "calls_per_fold": {str(k): sum(e["_spec"].fold == k for e in entries) for k in fold_ids},
+                     "modes": {}}
+    variants = (("voice", "voice", False), ("words", "words", True), ("fused", "fused", True),
+                ("shipped/with words", "shipped", True), ("shipped/no words", "shipped", False))
+    for name, mode, with_words in variants:
+        pooled: list[CallOutcome] = []
+        late = 0
+        pos: list[float] = []
+        neg: list[float] = []
+        for split, (_tune_f, test_f) in splits.items():
+            cfg = chosen[mode][split]
+            if mode == "shipped" and not with_words:
+                cfg = dataclasses.replace(cfg, fusion=dataclasses.replace(cfg.fusion, mode="fused"))
+            es = subset(test_f)
+            pooled += outcomes(es, cfg, with_words)
+            late += sum(o.late for o in outcomes(es, cfg, with_words, arrival=True))
+            p_, n_ = turn_scores(es, cfg, words if with_words else {}, polarity)
+            pos += p_
+            neg += n_
+        per_cond = {c: summarize([o for o in pooled if o.condition == c]) for c in sorted({o.condition for o in pooled})}
+        results["modes"][name] = {
+            "configs": {split: {"fusion": dataclasses.asdict(chosen[mode][split].fusion),
+                                "escalation": dataclasses.asdict(chosen[mode][split].escalation)} for split in splits},
+            "tuning": tuning_summaries[mode],
+            "test_pooled": summarize(pooled),
             "test_by_condition": per_cond,
-            "test_arrival_order_late_events": streaming["late_events"],
-            "test_arrival_order_same_outcomes": streaming["recall"] == summarize(test_out)["recall"]
-            and streaming["false_alert_rate_calm"] == summarize(test_out)["false_alert_rate_calm"],
-            "turn_auc_test": turn_auc(test_entries, best_cfg, seg_map, polarity),
-            "per_call_test": [dataclasses.asdict(o) for o in test_out],
+            "arrival_order_late_events": late,
+            "turn_auc": auc(pos, neg),
+            "per_call": [dataclasses.asdict(o) for o in pooled],
         }
-        if mode == "fused":
-            sweep = []
-            for share in (0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.5):
-                cfg = dataclasses.replace(best_cfg, escalation=dataclasses.replace(
-                    best_cfg.escalation, upset_share=share, rearm_share=min(best_cfg.escalation.rearm_share, share)))
-                sweep.append({"upset_share": share, **summarize(outcomes(test_entries, cfg, with_words))})
-            results["modes"][mode]["share_sweep_test"] = sweep
-            sev: dict[str, int] = {}
-            for e in test_entries:
-                recs = chain_records(e["_spec"].call_id, e["_turns"], words[e["_spec"].call_id], config=best_cfg,
-                                     polarity=polarity, duration_s=e["_spec"].duration_s)
-                for a in (r for r in recs if isinstance(r, Alert)):
-                    sev[a.severity] = sev.get(a.severity, 0) + 1
-            results["modes"][mode]["alert_severities_test"] = sev
-        print(f"[{mode}] tuned in {time.time() - t0:.0f} s", flush=True)
-    # the shipped defaults, for the record
+    # latency vs share threshold (the early-episode question), shipped knobs otherwise, pooled test calls
+    sweep = []
+    for share in (0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.5):
+        pooled = []
+        for split, (_tune_f, test_f) in splits.items():
+            base = chosen["shipped"][split]
+            cfg = dataclasses.replace(base, escalation=dataclasses.replace(
+                base.escalation, upset_share=share, rearm_share=min(base.escalation.rearm_share, share)))
+            pooled += outcomes(subset(test_f), cfg, True)
+        sweep.append({"upset_share": share, **summarize(pooled)})
+    results["share_sweep_shipped_with_words"] = sweep
+    sev: dict[str, int] = {}
+    for split, (_tune_f, test_f) in splits.items():
+        for e in subset(test_f):
+            recs = chain_records(e["_spec"].call_id, e["_turns"], words[e["_spec"].call_id],
+                                 config=chosen["shipped"][split], polarity=polarity, duration_s=e["_spec"].duration_s)
+            for a in (r for r in recs if isinstance(r, Alert)):
+                sev[a.severity] = sev.get(a.severity, 0) + 1
+    results["alert_severities_shipped_with_words"] = sev
+    # the defaults compiled into EscalationConfig / FusionConfig, on split A's test folds
     default_cfg = ChainConfig(agent_emotion=False)
-    results["defaults_voice_test"] = summarize(outcomes(test_entries, default_cfg, False))
-    results["defaults_fused_test"] = summarize(outcomes(test_entries, default_cfg, True))
+    test_a = subset(splits["A"][1])
+    results["compiled_defaults_on_split_A_test"] = {
+        "folds": sorted(splits["A"][1]),
+        "escalation": dataclasses.asdict(default_cfg.escalation), "fusion": dataclasses.asdict(default_cfg.fusion),
+        "with_words": summarize(outcomes(test_a, default_cfg, True)),
+        "without_words": summarize(outcomes(test_a, default_cfg, False)),
+    }
     results["audio_cpu_s_per_audio_s"] = round(sum(e["cpu_s"] for e in entries) / sum(e["_spec"].duration_s for e in entries), 4)
+    results["tuning_wall_s"] = round(time.time() - t0, 1)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(results, indent=1))
     print_tables(results)
@@ -562,27 +608,34 @@ def main() -> int:
 
 
 def print_tables(results: dict) -> None:
-    print(f"\ncalls {results['calls']}, tuning folds {results['tune_folds']}, test folds {results['test_folds']}")
-    hdr = f"{'mode':6} {'set':22} {'calls':>5} {'recall':>7} {'rec<=10s':>8} {'FA calm':>8} {'early':>5} {'lat med':>7} {'lat max':>7} {'late':>5}"
+    print(f"\n{results['calls']} calls; folds {results['calls_per_fold']}; every call reported with knobs tuned on "
+          f"the other folds (split A tunes on {results['splits']['A']['tune_folds']}, B on "
+          f"{results['splits']['B']['tune_folds']})")
+    hdr = (f"{'variant':19} {'set':19} {'calls':>5} {'upset':>5} {'recall':>6} {'rec<=10s':>8} {'FA calm':>7} "
+           f"{'early':>5} {'lat med':>7} {'lat max':>7} {'late':>4}")
     print(hdr)
     print("-" * len(hdr))
-    for mode, r in results["modes"].items():
-        rows = [("tuning folds", r["tuning_folds"]), ("test folds", r["test_folds"])] + [
-            (f"test {c}", s) for c, s in r["test_by_condition"].items()]
-        for name, s in rows:
-            print(f"{mode:6} {name:22} {s['calls']:>5} {s['recall']!s:>7} {s['recall_within_10s']!s:>8} "
-                  f"{s['false_alert_rate_calm']!s:>8} {s['early_alerts_upset']:>5} {s['latency_median_s']!s:>7} "
-                  f"{s['latency_max_s']!s:>7} {s['late_events']:>5}")
-        esc = r["config"]["escalation"]
-        print(f"       config: threshold {esc['upset_threshold']}, share {esc['upset_share']}, min turns "
-              f"{esc['min_upset_turns']}, windows {esc['consecutive_windows']}, voice weight "
-              f"{r['config']['fusion']['voice_weight']}; turn AUC (test) {r['turn_auc_test']}; "
-              f"late events in arrival order {r['test_arrival_order_late_events']}")
-        if "share_sweep_test" in r:
-            print(f"       share sweep (test folds, other knobs as tuned): " + "; ".join(
-                f"{x['upset_share']}: rec<=10s {x['recall_within_10s']} FA {x['false_alert_rate_calm']} "
-                f"lat {x['latency_median_s']}/{x['latency_max_s']}" for x in r["share_sweep_test"]))
-            print(f"       alert severities (test): {r['alert_severities_test']}")
+    for name, r in results["modes"].items():
+        rows = [("all test calls", r["test_pooled"])] + [(c, s) for c, s in r["test_by_condition"].items()]
+        for set_name, s in rows:
+            print(f"{name:19} {set_name:19} {s['calls']:>5} {s['upset_calls']:>5} {s['recall']!s:>6} "
+                  f"{s['recall_within_10s']!s:>8} {s['false_alert_rate_calm']!s:>7} {s['early_alerts_upset']:>5} "
+                  f"{s['latency_median_s']!s:>7} {s['latency_max_s']!s:>7} {s['late_events']:>4}")
+        for split, c in r["configs"].items():
+            esc, fus = c["escalation"], c["fusion"]
+            print(f"    split {split}: threshold {esc['upset_threshold']}, share {esc['upset_share']}, min turns "
+                  f"{esc['min_upset_turns']}, windows {esc['consecutive_windows']}, voice weight {fus['voice_weight']}")
+        print(f"    turn AUC {r['turn_auc']}; late events when replayed in front-end emission order: "
+              f"{r['arrival_order_late_events']}")
+    print("share sweep (shipped knobs, with words): " + "; ".join(
+        f"{x['upset_share']}: rec<=10s {x['recall_within_10s']} FA {x['false_alert_rate_calm']} "
+        f"lat {x['latency_median_s']}/{x['latency_max_s']}" for x in results["share_sweep_shipped_with_words"]))
+    print(f"alert severities (shipped, with words): {results['alert_severities_shipped_with_words']}")
+    d = results["compiled_defaults_on_split_A_test"]
+    for k in ("with_words", "without_words"):
+        s = d[k]
+        print(f"compiled defaults, folds {d['folds']}, {k}: recall {s['recall']}, rec<=10s {s['recall_within_10s']}, "
+              f"FA {s['false_alert_rate_calm']}, early {s['early_alerts_upset']}, latency {s['latency_median_s']}/{s['latency_max_s']}")
 
 
 if __name__ == "__main__":
