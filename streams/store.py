@@ -248,13 +248,15 @@ class QueryResult:
         return cls(list(d["columns"]), list(d.get("types", [])), [list(r) for r in d["rows"]], bool(d.get("truncated")))
 
 
-def query(client, sql: str, *, read_only: bool = True, max_rows: int = 100_000) -> QueryResult:
-    """Run one statement under the client's lock; read-only unless told otherwise."""
+def query(client, sql: str, *, read_only: bool = True, max_rows: int = 100_000,
+          timeout_s: float = 30.0) -> QueryResult:
+    """Run one statement under the client's lock; read-only unless told otherwise. `timeout_s`
+    bounds it (max_execution_time) so an analyst's query cannot hold up the sink for long."""
     if read_only and not is_read_only(sql):
         raise StoreError("only one read-only statement (SELECT, WITH, SHOW, DESCRIBE, EXPLAIN, EXISTS) is allowed")
     with client_lock(client):
         try:
-            result = client.query(sql)
+            result = client.query(sql, settings={"max_execution_time": timeout_s} if timeout_s else None)
         except Exception as exc:
             raise StoreError(f"query failed: {exc}") from exc
     all_rows = result.result_rows

@@ -324,3 +324,11 @@ def test_sql_cli_says_who_holds_a_busy_store(db, chdb_dir):
     out = _cli("SELECT 1", "--store", f"chdb://{chdb_dir}", home=chdb_dir.parent)
     assert out.returncode == 2
     assert "another process probably holds it" in out.stderr
+
+
+def test_queries_are_bounded_in_time(db):
+    client, _ = db
+    t = time.perf_counter()
+    with pytest.raises(store.StoreError, match="TIMEOUT_EXCEEDED|Timeout exceeded"):
+        store.query(client, "SELECT count() FROM numbers(100000000000)", timeout_s=0.5)
+    assert time.perf_counter() - t < 10
