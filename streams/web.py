@@ -28,6 +28,7 @@ def register(pipeline) -> None:
         async def get(self, request: web.Request) -> web.Response:
             snap = pipeline.stats.snapshot()
             snap["live_calls"] = len(pipeline.extras["frames"].calls)
+            snap["sink_buffered"] = pipeline.extras["sink"].buffered
             snap["assigned"] = _assigned(pipeline)
             return self.json(snap)
 

@@ -6,10 +6,12 @@ event carrying the call's context (agent id, queue, start time) in the `cp-ctx` 
 can stamp rows without a join.
 
 State: one `processors.call_chain.CallChain` per call, saved after every event that changed it into
-the changelog-backed table `call-chains` (written before the event's outputs are sent, and Faust
-flushes the producer before it commits offsets). A restart restores the chain from the table and the
-redelivered events are duplicates the chain ignores (turn and segment ids), so no turn is lost or
-counted twice and an alert is not raised again. An ended call keeps a small marker.
+the changelog-backed table `call-chains`, once the event's outputs are acknowledged by the broker (and
+Faust flushes the producer before it commits input offsets). A restart restores the chain from the
+table and the redelivered events are duplicates the chain ignores (turn and segment ids), so no turn
+is lost or counted twice and an alert is not raised again, except if the crash falls in the
+milliseconds between an output's delivery and the state write: then the same record (same ids) is
+sent twice. An ended call keeps a small marker.
 """
 
 from __future__ import annotations
@@ -158,23 +160,29 @@ class ChainStage:
         else:
             raise SchemaError(f"{kind} events do not belong on the scores/transcripts topics")
 
-        if outputs or extra or kind == "control":
-            # State first: once the outputs are out, a redelivery must find them already applied.
-            self.table[call_id.encode()] = st.to_bytes()
-        if st.ended:
-            self.calls.pop(call_id, None)
         ctx_header = dump_json(st.ctx) if st.ctx is not None else b"null"
         key = call_id.encode()
+        sent = []
         for topic, data in extra:
-            await self.p.topics[topic].send(key=key, value=data, headers={CTX_HEADER: ctx_header})
+            self.stats.count("out_calls_started")
+            sent.append(await self.p.topics[topic].send(key=key, value=data, headers={CTX_HEADER: ctx_header}))
         for obj in outputs:
             headers = {CTX_HEADER: ctx_header}
             if isinstance(obj, FusedTurn) and obj.turn_id in st.probs:
                 headers[PROBS_HEADER] = dump_json(st.probs[obj.turn_id])
             name = OUTPUT_TOPIC[type(obj)]
             self.stats.count(f"out_{name}")
-            await self.p.topics[name].send(key=key, value=encode(schema_name_of(obj), to_record(obj)),
-                                           headers=headers)
+            sent.append(await self.p.topics[name].send(key=key, value=encode(schema_name_of(obj), to_record(obj)),
+                                                       headers=headers))
+        # Outputs delivered first, state second: a crash in between re-emits the same records (same
+        # ids: the store collapses them, alert consumers dedupe by alert_id); the other order could
+        # lose them, since the restored chain would treat the redelivered event as a duplicate.
+        for fut in sent:
+            await fut
+        if outputs or extra or kind == "control":
+            self.table[call_id.encode()] = st.to_bytes()
+        if st.ended:
+            self.calls.pop(call_id, None)
 
     def on_revoked(self, partitions: set[int]) -> None:
         self.calls.clear()  # restored lazily from the table by whichever worker owns them now

@@ -56,6 +56,7 @@ class LiveCall:
     audio_since_checkpoint_s: float = 0.0
     last_progress_s: float = 0.0
     last_seen: float = field(default_factory=time.monotonic)
+    in_flight: list[Any] = field(default_factory=list)
 
     @property
     def audio_s(self) -> float:
@@ -229,6 +230,7 @@ class FramesStage:
         for turn in turns:
             await self._send_turn(turn)
         await self._send(call_id, encode_control(Control(ENDED, call_id, call.end_s, reason=reason)))
+        await self._delivered(call)
         self._table_set(call, ENDED_MARKER)
         self.calls.pop(call_id, None)
         self.stats.count("calls_ended")
@@ -257,6 +259,7 @@ class FramesStage:
             return
         if call.fe.pending_audio_s > MAX_PENDING_AT_CHECKPOINT_S and call.audio_since_checkpoint_s < 4 * every:
             return
+        await self._delivered(call)
         with self.stats.measure("checkpoint"):
             blob = pack_checkpoint(call)
         self._table_set(call, blob)
@@ -298,7 +301,18 @@ class FramesStage:
                     log.exception("cannot restore call %s from its checkpoint", call_id)
 
     async def _send(self, call_id: str, value: bytes) -> None:
-        await self.turns_topic.send(key=call_id.encode(), value=value)
+        fut = await self.turns_topic.send(key=call_id.encode(), value=value)
+        call = self.calls.get(call_id)
+        if call is not None:
+            call.in_flight.append(fut)
+
+    @staticmethod
+    async def _delivered(call: LiveCall) -> None:
+        """Wait until the broker has every turn sent for this call: a checkpoint (or end marker) must
+        never reach the table before the turns it implies, or a crash in between would lose them."""
+        futs, call.in_flight = call.in_flight, []
+        for fut in futs:
+            await fut
 
     @staticmethod
     def _ack(event) -> None:

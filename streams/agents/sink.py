@@ -88,7 +88,6 @@ class SinkStage:
             with self.stats.measure("sink"):
                 table, row = self.rows_of(event)
                 self.sink.add(table, [row])
-            self.stats.count(f"rows_{table}")
         except (SchemaError, ValueError, TypeError, KeyError) as exc:
             if event.message.topic == self.p.topics["dead-letter"].get_topic_name():
                 log.error("unreadable dead-letter event dropped: %s", exc)
@@ -96,7 +95,7 @@ class SinkStage:
                 await self.p.dead_letter(event, f"sink: {type(exc).__name__}: {exc}")
             event.ack()
             return
-        self.pending.append(event)
+        self.pending.append((event, table))  # rows are counted once inserted (see flush)
         if self.sink.due():
             await self.flush()
 
@@ -113,9 +112,14 @@ class SinkStage:
                 log.error("ClickHouse unavailable (%s); %d events stay unacknowledged", exc, len(events))
                 self.pending = events + self.pending
                 return
-            for ev in events:
+            for ev, table in events:
                 ev.ack()
+                self.stats.count(f"rows_{table}")
             self.stats.count("sink_flushes")
+
+    @property
+    def buffered(self) -> int:
+        return len(self.pending) + (self.sink.buffered if self.sink is not None else 0)
 
     async def flush_if_due(self) -> None:
         if self.sink is not None and (self.sink.due() or (self.pending and not self.sink.buffered)):

@@ -1,0 +1,206 @@
+"""Pipeline bench: N concurrent calls replayed at real time through the whole local pipeline.
+
+Tansu broker + one worker process (all stages) + this process replaying calls and consuming the
+scores and alerts topics. N is stepped up (default 10, 20, 30, 50, 75, 100) until a step misses a
+target; stereo and mono separately. Per step:
+
+* turn latency: wall time from the replayer handing the turn's last frame to the producer, to the
+  turn's emotion score arriving on the scores topic (p50/p95/p99 over all turns);
+* alert latency: wall time from the publication of the audio at which the sustained-upset condition
+  became decidable (the end of the window that completed it, plus the chain's allowed lateness: the
+  window cannot close before that much later audio has been seen) to the alert on the alert topic;
+  the same from the window end itself is reported too;
+* CPU seconds per second of call audio, per stage (thread CPU measured inside the worker around each
+  stage's own processing; "framework" = the rest of the worker process: Faust, aiokafka, codecs),
+  plus the broker's and the replayer's process CPU;
+* sustained = p99 turn latency <= 1 s, p99 alert latency <= 2 s, every turn scored.
+
+Writes bench/results/pipeline.json. Run: OMP_NUM_THREADS=1 python bench/bench_pipeline.py [--steps 10,20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import resource
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from streams.broker.tansu import TansuBroker  # noqa: E402
+from streams.local import LocalPipeline, wait_for  # noqa: E402
+from streams.replay import load_call, replay  # noqa: E402
+
+DEMO = ROOT / "demo" / "calls"
+SOURCES = {"stereo": ["upset_stereo", "calm_stereo"], "mono": ["upset_mono", "calm_mono"]}
+TURN_TARGET_S, ALERT_TARGET_S = 1.0, 2.0
+
+
+def proc_cpu_s(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class TopicWatcher(threading.Thread):
+    """Consumes scores and alerts from the start of the (fresh) topics; records arrival wall times."""
+
+    def __init__(self, settings):
+        super().__init__(daemon=True)
+        self.settings = settings
+        self.scores: dict[str, tuple[str, float, float]] = {}
+        self.alerts: dict[str, tuple[str, float, float]] = {}
+        self.stop = threading.Event()
+        self.ready = threading.Event()
+
+    def run(self):
+        asyncio.run(self._run())
+
+    async def _run(self):
+        from aiokafka import AIOKafkaConsumer, TopicPartition
+
+        from schemas.codec import decode
+        from streams.topics import bootstrap_of
+        from streams.wire import kind_of
+
+        c = AIOKafkaConsumer(bootstrap_servers=bootstrap_of(self.settings.broker_url), enable_auto_commit=False)
+        await c.start()
+        tps = [TopicPartition(self.settings.topic(t), p) for t in ("scores", "alerts")
+               for p in range(self.settings.partitions)]
+        c.assign(tps)
+        await c.seek_to_beginning()
+        self.ready.set()
+        try:
+            while not self.stop.is_set():
+                batch = await c.getmany(timeout_ms=200)
+                now = time.time()
+                for tp, msgs in batch.items():
+                    for m in msgs:
+                        kind = kind_of(m.value)
+                        if kind == "emotion_score":
+                            r = decode(kind, m.value)
+                            self.scores.setdefault(r["turn_id"], (r["call_id"], r["end_s"], now))
+                        elif kind == "escalation_alert":
+                            r = decode(kind, m.value)
+                            self.alerts.setdefault(r["alert_id"], (r["call_id"], r["at_s"], now))
+        finally:
+            await c.stop()
+
+
+def pct(xs, q):
+    return float(np.percentile(xs, q)) if len(xs) else None
+
+
+def run_step(broker: TansuBroker, kind: str, n: int, work: Path, stagger_s: float) -> dict:
+    from processors.escalation import EscalationConfig
+
+    tag = f"{kind}{n}-{int(time.time())}"
+    p = LocalPipeline(work / tag, {"topic_prefix": f"bench.{tag}.", "app_id": f"bench-{tag}", "partitions": 4,
+                                   "idle_call_timeout_s": 120.0})
+    p.start(broker.url)
+    p.start_worker()
+    rng = np.random.default_rng(n)
+    calls = []
+    for i in range(n):
+        name = SOURCES[kind][i % len(SOURCES[kind])]
+        c = load_call(DEMO / f"{name}.flac", f"{tag}-{i:03d}", stereo=(kind == "stereo"))
+        c.transcript = []
+        c.start_delay_s = float(rng.uniform(0, stagger_s))
+        calls.append(c)
+    audio_s = sum(c.duration_s for c in calls)
+    watcher = TopicWatcher(p.settings)
+    watcher.start()
+    watcher.ready.wait(30)
+    s0 = p.stats()
+    w0, b0, r0 = proc_cpu_s(p.worker.pid), proc_cpu_s(broker.proc.pid), resource.getrusage(resource.RUSAGE_SELF)
+    t0 = time.time()
+    result = asyncio.run(replay(p.settings, calls, speed=1.0, create_topics=False))
+    lag_ok = True
+    try:
+        wait_for(lambda: p.stats()["counts"].get("calls_ended", 0) >= n and
+                 p.stats()["counts"].get("turns_scored", 0) <= len(watcher.scores) + 0, 120, "the last turns")
+        wait_for(lambda: (lambda c: c.get("turns_chained", 0) >= c.get("turns", 0))(p.stats()["counts"]), 120,
+                 "the chain to catch up")
+    except Exception:
+        lag_ok = False
+    time.sleep(1.0)
+    s1 = p.stats()
+    w1, b1, r1 = proc_cpu_s(p.worker.pid), proc_cpu_s(broker.proc.pid), resource.getrusage(resource.RUSAGE_SELF)
+    wall = time.time() - t0
+    watcher.stop.set()
+    watcher.join(5)
+    p.stop_worker()
+
+    lateness = EscalationConfig().allowed_lateness_s
+    turn_lat = [recv - result.publish_time(call_id, end_s) for call_id, end_s, recv in watcher.scores.values()]
+    alert_lat = [recv - result.publish_time(call_id, at_s + lateness) for call_id, at_s, recv in watcher.alerts.values()]
+    alert_lat_raw = [recv - result.publish_time(call_id, at_s) for call_id, at_s, recv in watcher.alerts.values()]
+    stage_cpu = {k: (s1["cpu_s"].get(k, 0.0) - s0["cpu_s"].get(k, 0.0)) for k in s1["cpu_s"]}
+    worker_cpu = w1 - w0
+    per_audio = {k: v / audio_s for k, v in stage_cpu.items()}
+    per_audio["framework"] = (worker_cpu - sum(stage_cpu.values())) / audio_s
+    c1, c0 = s1["counts"], s0["counts"]
+    out = {
+        "kind": kind, "calls": n, "audio_s": round(audio_s, 1), "wall_s": round(wall, 1),
+        "turns_emitted": c1.get("turns", 0) - c0.get("turns", 0),
+        "turns_scored_on_topic": len(watcher.scores),
+        "alerts": len(watcher.alerts),
+        "turn_latency_s": {"p50": pct(turn_lat, 50), "p95": pct(turn_lat, 95), "p99": pct(turn_lat, 99),
+                           "max": max(turn_lat) if turn_lat else None},
+        "alert_latency_s": {"p50": pct(alert_lat, 50), "p99": pct(alert_lat, 99),
+                            "max": max(alert_lat) if alert_lat else None},
+        "alert_latency_from_window_end_s": {"p50": pct(alert_lat_raw, 50), "p99": pct(alert_lat_raw, 99)},
+        "cpu_s_per_audio_s": {k: round(v, 5) for k, v in per_audio.items()},
+        "worker_cpu_s_per_audio_s": round(worker_cpu / audio_s, 5),
+        "broker_cpu_s_per_audio_s": round((b1 - b0) / audio_s, 5),
+        "replayer_cpu_s_per_audio_s": round(((r1.ru_utime + r1.ru_stime) - (r0.ru_utime + r0.ru_stime)) / audio_s, 5),
+        "caught_up": lag_ok,
+    }
+    tl, al = out["turn_latency_s"]["p99"], out["alert_latency_s"]["p99"]
+    out["sustained"] = bool(lag_ok and tl is not None and tl <= TURN_TARGET_S and (al is None or al <= ALERT_TARGET_S))
+    return out
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--steps", default="10,20,30,50,75,100")
+    ap.add_argument("--kinds", default="stereo,mono")
+    ap.add_argument("--stagger-s", type=float, default=10.0, help="call starts spread over this many seconds")
+    ap.add_argument("--work", default="/tmp/callpulse-bench")
+    ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "pipeline.json"))
+    args = ap.parse_args()
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    work = Path(args.work)
+    work.mkdir(parents=True, exist_ok=True)
+    results = {"machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
+                           "loadavg_at_start": os.getloadavg()},
+               "command": " ".join(["python"] + sys.argv), "steps": []}
+    with TansuBroker(log_path=work / "tansu.log") as broker:
+        for kind in args.kinds.split(","):
+            for n in (int(s) for s in args.steps.split(",")):
+                step = run_step(broker, kind, n, work, args.stagger_s)
+                step["loadavg_after"] = os.getloadavg()
+                results["steps"].append(step)
+                print(json.dumps(step), flush=True)
+                if not step["sustained"]:
+                    break
+    for kind in args.kinds.split(","):
+        ok = [s["calls"] for s in results["steps"] if s["kind"] == kind and s["sustained"]]
+        results[f"max_sustained_{kind}"] = max(ok) if ok else 0
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(results, indent=1) + "\n")
+    print(f"max sustained: stereo {results.get('max_sustained_stereo')}, mono {results.get('max_sustained_mono')}"
+          f" -> {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
