@@ -1,6 +1,6 @@
 """Roll-up correctness under redelivery, and what the chosen design costs (chdb).
 
-Run: OMP_NUM_THREADS=1 python bench/bench_rollups.py [--turns 300000] [--redeliver 0.2]
+Run: OMP_NUM_THREADS=1 python bench/bench_rollups.py [--turns 300000] [--redeliver 0.2] [--out FILE]
 Delivers --turns fused turns (plus calls and alerts) once, then redelivers a share of them (as
 Kafka at-least-once does after a crash) and revises some (a later revision of the same turn).
 Compares, for customer turns per agent per day and their mean negativity:
@@ -58,6 +58,7 @@ def main() -> None:
     ap.add_argument("--turns", type=int, default=300_000)
     ap.add_argument("--redeliver", type=float, default=0.2, help="share of turns delivered a second time")
     ap.add_argument("--revise", type=float, default=0.1, help="share of turns given a later revision")
+    ap.add_argument("--out", default=str(Path(__file__).resolve().parent / "results" / "bench_rollups.json"))
     args = ap.parse_args()
     rng = random.Random(0)
     client = store.open_store(f"chdb://{tempfile.mkdtemp(prefix='bench_rollups_')}", migrate=True)
@@ -128,7 +129,8 @@ def main() -> None:
            "revised_share": args.revise, "python": platform.python_version(), "cpu_count": os.cpu_count(),
            "correctness": results, "timings": timings}
     print(json.dumps(out, indent=2))
-    path = Path(__file__).resolve().parent / "results" / "bench_rollups.json"
+    path = Path(args.out)
+    path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(out, indent=2) + "\n")
     print(f"wrote {path}")
 
