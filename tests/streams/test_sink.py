@@ -189,3 +189,24 @@ def test_flush_async_keeps_the_event_loop_running(db):
         sink.close()
     assert first + second == 507 and second >= 7
     assert count(client, name) == 507
+
+
+def test_concurrent_flushes_write_each_row_once(db):
+    client, name = db
+    rec = RecordingClient(client)
+    sink = ClickHouseSink(rec, database=name)
+
+    async def main():
+        results = []
+        for i in range(5):
+            sink.add("turns", turn_rows(400, call=f"k{i}"))
+            results.append(asyncio.ensure_future(sink.flush_async()))
+            results.append(asyncio.ensure_future(asyncio.to_thread(sink.flush)))
+        return sum(await asyncio.gather(*results))
+
+    try:
+        written = asyncio.run(asyncio.wait_for(main(), timeout=60))
+    finally:
+        sink.close()
+    assert written == 2000 == sum(n for _, n in rec.inserts)
+    assert count(client, name, final=False) == 2000
