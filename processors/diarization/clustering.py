@@ -1,22 +1,23 @@
-"""Speaker clustering of one call's embeddings: online assignment + periodic spectral re-clustering.
+"""Speaker clustering of one call's embeddings, re-clustered as the call grows.
 
-Input: unit-norm speaker embeddings as the call goes on.
-Output: an integer speaker id per embedding, stable over the call (ids are never reused).
+Input: one speaker feature vector per 0.8 s slot of speech (`embedder.speaker_features`: the
+256-d d-vector + the mean and spread of 19 cepstral coefficients).
+Output: an integer speaker id per slot, stable over the call (ids are never reused).
 
-Why centring: the wheel's d-vectors of two different people on the same line are still ~0.9 cosine
-apart at the centroid level (channel and language dominate a 0.8 s window); subtracting the call's
-mean embedding removes that shared part and leaves the speaker (on `sample`, k-means purity of
-0.8 s windows goes from 0.63 to 0.94).
+Why not plain cosine on d-vectors: the wheel's d-vectors of two people on one line are still ~0.9
+cosine apart at the centroid level (channel and language dominate a 0.8 s window). Each part is
+normalised with the call's own statistics (d-vectors centred, cepstral statistics z-scored), which
+removes what every speaker of the call shares; the cepstral part adds channel/timbre cues
+(agent headset vs customer handset on a mixed mono call).
 
-* Online: an embedding joins the nearest speaker centroid (cosine in the centred space once two
-  speakers exist); a full-length window founds a new speaker when its raw cosine to every
-  centroid is below `new_speaker_threshold` (clearly another voice).
-* Re-clustering: every `recluster_every` new full embeddings (every 2 while the call is young),
-  spectral clustering of the remembered embeddings (the latest `memory`), centred: affinity
-  pruned row-wise (keep the top `prune_keep`), symmetrised, diffused, normalised Laplacian,
-  speaker count from the largest eigengap (1..`max_speakers`); a split is kept only if the raw
-  cosine of the resulting centroids is below `merge_similarity`. The new clusters take over old
-  ids by maximum member overlap (Hungarian), so ids stay stable.
+Every new full slot is added to the memory (the latest `memory` slots) and the memory is
+re-clustered (spectral clustering as in Wang et al. 2018: cosine affinity, row-wise top-p
+pruning, symmetrisation, diffusion, normalised Laplacian, speaker count from the largest eigengap
+up to `max_speakers`, k-means on the eigenvectors); the new clusters inherit the old ids by
+maximum member overlap (Hungarian), and the slot takes its cluster's id. Until the memory holds
+`min_memory` slots a slot joins the nearest speaker, or founds one when its raw d-vector cosine to
+all is below `new_speaker_threshold`. Short pieces (repeated to fill the window) never enter the
+memory; they join the nearest speaker.
 """
 
 from __future__ import annotations
@@ -26,20 +27,24 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-DIM = 256
+DVEC = 256
 
 
 @dataclass
 class ClusteringConfig:
     new_speaker_threshold: float = 0.5
-    max_speakers: int = 6
-    recluster_every: int = 4
-    memory: int = 120
-    """Embeddings kept for re-clustering (float16, 512 bytes each in the state)."""
+    min_speakers: int = 2
+    """A mono call has an agent and a customer: the memory is split in at least this many."""
+    max_speakers: int = 2
+    memory: int = 150
+    """Slots kept for re-clustering (float16 in the state: ~0.6 KB each)."""
+    min_memory: int = 8
     prune_keep: float = 0.3
     """Share of each row's affinities kept before diffusion (the rest scaled by 0.01)."""
-    merge_similarity: float = 0.97
-    """Two clusters whose raw centroids are closer than this are one speaker."""
+    cepstral_weight: float = 10.0
+    """Weight of the cepstral part against the d-vector part (both unit-normalised)."""
+    single_speaker_gap: float = 0.0
+    """Eigengap margin a split must win by over staying one speaker."""
 
 
 def _unit(x: np.ndarray) -> np.ndarray:
@@ -65,19 +70,30 @@ def _kmeans(x: np.ndarray, k: int, iters: int = 30) -> np.ndarray:
     return labels
 
 
-def _relabel(labels: np.ndarray) -> np.ndarray:
-    _, inv = np.unique(labels, return_inverse=True)
-    return inv
+class Projection:
+    """Call-normalised view of raw speaker features (see module docstring)."""
+
+    def __init__(self, memory: np.ndarray, cepstral_weight: float):
+        self.w = cepstral_weight
+        self.d_mean = memory[:, :DVEC].mean(axis=0)
+        self.c_mean = memory[:, DVEC:].mean(axis=0)
+        self.c_std = memory[:, DVEC:].std(axis=0) + 1e-3
+
+    def __call__(self, raw: np.ndarray) -> np.ndarray:
+        raw = np.atleast_2d(raw)
+        d = _unit(raw[:, :DVEC] - self.d_mean)
+        if raw.shape[1] == DVEC or self.w == 0:
+            return d
+        c = _unit((raw[:, DVEC:] - self.c_mean) / self.c_std)
+        return np.hstack([d, self.w * c]) / np.sqrt(1 + self.w ** 2)
 
 
-def spectral_clusters(emb: np.ndarray, cfg: ClusteringConfig) -> np.ndarray:
-    """Cluster ids 0..k-1 for each row of `emb` (unit vectors, raw: centring is done here)."""
-    n = len(emb)
+def spectral_clusters(x: np.ndarray, cfg: ClusteringConfig) -> np.ndarray:
+    """Cluster ids 0..k-1 for rows of x (unit vectors, already call-normalised)."""
+    n = len(x)
     if n < 4:
         return np.zeros(n, int)
-    centred = _unit(emb - emb.mean(axis=0))
-    sim = np.clip(centred @ centred.T, -1.0, 1.0)
-    aff = (sim + 1.0) / 2.0
+    aff = (np.clip(x @ x.T, -1.0, 1.0) + 1.0) / 2.0
     keep = max(2, int(np.ceil(cfg.prune_keep * n)))
     thresh = -np.sort(-aff, axis=1)[:, keep - 1:keep]
     aff = np.where(aff >= thresh, aff, aff * 0.01)
@@ -87,113 +103,101 @@ def spectral_clusters(emb: np.ndarray, cfg: ClusteringConfig) -> np.ndarray:
     d = 1.0 / np.sqrt(aff.sum(axis=1))
     lap = np.eye(n) - d[:, None] * aff * d[None, :]
     vals, vecs = np.linalg.eigh(lap)
-    kmax = max(1, min(cfg.max_speakers, n // 2))
-    k = int(np.argmax(np.diff(vals[: kmax + 1]))) + 1 if kmax > 1 else 1
+    kmax = max(1, min(cfg.max_speakers, n // 3))
+    kmin = min(cfg.min_speakers, kmax)
+    if kmax == 1:
+        return np.zeros(n, int)
+    gaps = np.diff(vals[: kmax + 1])
+    gaps[0] -= cfg.single_speaker_gap
+    gaps[: kmin - 1] = -np.inf
+    k = int(np.argmax(gaps)) + 1
     if k == 1:
         return np.zeros(n, int)
-    labels = _kmeans(_unit(vecs[:, :k]), k)
-    # merge clusters whose raw centroids say "same voice"
-    while True:
-        ids = np.unique(labels)
-        if len(ids) < 2:
-            break
-        cents = _unit(np.stack([emb[labels == i].mean(axis=0) for i in ids]))
-        sim_c = cents @ cents.T
-        np.fill_diagonal(sim_c, -1)
-        a, b = np.unravel_index(np.argmax(sim_c), sim_c.shape)
-        if sim_c[a, b] < cfg.merge_similarity:
-            break
-        labels[labels == ids[b]] = ids[a]
-    return _relabel(labels)
+    return _kmeans(_unit(vecs[:, :k]), k)
 
 
 class OnlineClusterer:
     def __init__(self, cfg: ClusteringConfig | None = None):
         self.cfg = cfg or ClusteringConfig()
-        self.ids: list[int] = []
-        """Active speaker ids, in the order of `sums`."""
-        self.sums = np.zeros((0, DIM), np.float32)
-        self.counts: list[int] = []
-        self.next_id = 0
-        self.memory = np.zeros((0, DIM), np.float16)
+        self.memory = np.zeros((0, 0), np.float16)
         self.memory_labels: list[int] = []
-        self.since_recluster = 0
+        self.next_id = 0
+        self.centroids_raw: dict[int, np.ndarray] = {}
+        """Mean raw feature of each active speaker (from the latest clustering)."""
 
-    def centroids(self) -> np.ndarray:
-        return _unit(self.sums)
+    def _update_centroids(self) -> None:
+        mem = self.memory.astype(np.float32)
+        labels = np.asarray(self.memory_labels)
+        self.centroids_raw = {int(i): mem[labels == i].mean(axis=0) for i in sorted(set(self.memory_labels))}
 
-    def similarities(self, e: np.ndarray) -> dict[int, float]:
-        """Raw cosine of `e` with each active speaker's centroid."""
-        if not self.ids:
-            return {}
-        return dict(zip(self.ids, (self.centroids() @ np.asarray(e, np.float32)).tolist()))
+    def similarities(self, dvector: np.ndarray) -> dict[int, float]:
+        """Raw d-vector cosine of `dvector` with each active speaker (voiceprint matching)."""
+        v = _unit(np.asarray(dvector, np.float32)[:DVEC])
+        return {i: float(_unit(c[:DVEC]) @ v) for i, c in self.centroids_raw.items()}
 
-    def _found(self, e: np.ndarray) -> int:
-        label = self.next_id
-        self.next_id += 1
-        self.ids.append(label)
-        self.sums = np.vstack([self.sums, e[None, :]])
-        self.counts.append(1)
-        return label
-
-    def assign(self, e: np.ndarray, full: bool) -> int:
-        e = np.asarray(e, np.float32)
-        if not self.ids:
-            label = self._found(e)
+    def _nearest(self, raw: np.ndarray) -> int:
+        ids = list(self.centroids_raw)
+        if len(ids) == 1 or len(self.memory) < 2:
+            sims = [float(_unit(self.centroids_raw[i][:DVEC]) @ _unit(raw[:DVEC])) for i in ids]
         else:
-            raw = self.centroids() @ e
-            if full and len(self.ids) < self.cfg.max_speakers and raw.max() < self.cfg.new_speaker_threshold:
-                label = self._found(e)
+            proj = Projection(self.memory.astype(np.float32), self.cfg.cepstral_weight)
+            cents = proj(np.stack([self.centroids_raw[i] for i in ids]))
+            sims = (cents @ proj(raw)[0]).tolist()
+        return ids[int(np.argmax(sims))]
+
+    def assign(self, raw: np.ndarray, full: bool) -> int:
+        raw = np.asarray(raw, np.float32)
+        if not self.centroids_raw:
+            label = self.next_id
+            self.next_id += 1
+        elif not full:
+            return self._nearest(raw)
+        elif len(self.memory) + 1 < self.cfg.min_memory:
+            sims = self.similarities(raw)
+            if max(sims.values()) < self.cfg.new_speaker_threshold and len(sims) < self.cfg.max_speakers:
+                label = self.next_id
+                self.next_id += 1
             else:
-                if len(self.ids) >= 2 and len(self.memory) >= 2:
-                    mean = self.memory.astype(np.float32).mean(axis=0)
-                    scores = _unit(self.sums / np.asarray(self.counts, np.float32)[:, None] - mean) @ _unit(e - mean)
-                else:
-                    scores = raw
-                best = int(np.argmax(scores))
-                label = self.ids[best]
-                self.sums[best] += e
-                self.counts[best] += 1
-        if full:
-            self.memory = np.vstack([self.memory, e[None, :].astype(np.float16)])[-self.cfg.memory:]
-            self.memory_labels = (self.memory_labels + [label])[-self.cfg.memory:]
-            self.since_recluster += 1
-            every = 2 if len(self.memory) < 20 else self.cfg.recluster_every
-            if self.since_recluster >= every:
-                self.recluster()
+                label = self._nearest(raw)
+        else:
+            label = -1
+        row = raw[None, :].astype(np.float16)
+        self.memory = row if len(self.memory) == 0 else np.vstack([self.memory, row])
+        self.memory_labels.append(label)
+        if len(self.memory) > self.cfg.memory:
+            self.memory = self.memory[-self.cfg.memory:]
+            self.memory_labels = self.memory_labels[-self.cfg.memory:]
+        if len(self.memory) >= self.cfg.min_memory:
+            self.recluster()
+            label = self.memory_labels[-1]
+        else:
+            self._update_centroids()
         return label
 
     def recluster(self) -> None:
-        self.since_recluster = 0
-        emb = self.memory.astype(np.float32)
-        if len(emb) < 4:
-            return
-        new = spectral_clusters(emb, self.cfg)
+        mem = self.memory.astype(np.float32)
+        new = spectral_clusters(Projection(mem, self.cfg.cepstral_weight)(mem), self.cfg)
         old = np.asarray(self.memory_labels)
-        old_ids = sorted(set(old.tolist()))
+        old_ids = sorted(i for i in set(old.tolist()) if i >= 0)
         k = int(new.max()) + 1
-        overlap = np.array([[np.sum((new == j) & (old == i)) for i in old_ids] for j in range(k)])
-        rows, cols = linear_sum_assignment(-overlap)
-        mapping = {int(r): old_ids[c] for r, c in zip(rows, cols) if overlap[r, c] > 0}
+        overlap = np.array([[np.sum((new == j) & (old == i)) for i in old_ids] for j in range(k)]).reshape(k, len(old_ids))
+        mapping: dict[int, int] = {}
+        if overlap.size:
+            rows, cols = linear_sum_assignment(-overlap)
+            mapping = {int(r): old_ids[c] for r, c in zip(rows, cols) if overlap[r, c] > 0}
         for j in range(k):
             if j not in mapping:
                 mapping[j] = self.next_id
                 self.next_id += 1
-        labels = np.array([mapping[int(j)] for j in new])
-        self.ids = sorted(set(labels.tolist()))
-        self.sums = np.stack([emb[labels == i].sum(axis=0) for i in self.ids]).astype(np.float32)
-        self.counts = [int(np.sum(labels == i)) for i in self.ids]
-        self.memory_labels = labels.tolist()
+        self.memory_labels = [mapping[int(j)] for j in new]
+        self._update_centroids()
 
     def to_state(self) -> dict:
-        return {"ids": self.ids, "sums": self.sums, "counts": self.counts, "next_id": self.next_id,
-                "memory": self.memory, "memory_labels": self.memory_labels, "since": self.since_recluster}
+        return {"memory": self.memory, "memory_labels": self.memory_labels, "next_id": self.next_id}
 
     def load_state(self, st: dict) -> None:
-        self.ids = [int(i) for i in st["ids"]]
-        self.sums = np.asarray(st["sums"], np.float32).reshape(-1, DIM)
-        self.counts = [int(c) for c in st["counts"]]
-        self.next_id = int(st["next_id"])
-        self.memory = np.asarray(st["memory"], np.float16).reshape(-1, DIM)
+        self.memory = np.asarray(st["memory"], np.float16)
         self.memory_labels = [int(v) for v in st["memory_labels"]]
-        self.since_recluster = int(st["since"])
+        self.next_id = int(st["next_id"])
+        if len(self.memory):
+            self._update_centroids()

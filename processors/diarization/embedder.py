@@ -73,6 +73,25 @@ def embed_windows(windows: np.ndarray) -> np.ndarray:
     return (emb / (np.linalg.norm(emb, axis=1, keepdims=True) + 1e-12)).astype(np.float32)
 
 
+def cepstral_stats(feats: np.ndarray) -> np.ndarray:
+    """Mean and spread of cepstral coefficients 1..19 (DCT of the log-mel): channel/timbre cues."""
+    from scipy.fft import dct
+
+    cep = dct(feats, type=2, norm="ortho", axis=-1)[..., 1:20]
+    return np.concatenate([cep.mean(axis=-2), cep.std(axis=-2)], axis=-1).astype(np.float32)
+
+
+def speaker_features(windows: np.ndarray) -> np.ndarray:
+    """(n, EMBED_WINDOW) audio -> (n, 256 + 38): unit d-vector, then cepstral statistics."""
+    windows = np.asarray(windows, np.float32).reshape(-1, EMBED_WINDOW)
+    if len(windows) == 0:
+        return np.zeros((0, EMBED_DIM + 38), np.float32)
+    feats = np.stack([log_mel(w) for w in windows]).astype(np.float32)
+    emb = embedder_session().run(None, {"mel_window": feats})[0]
+    emb = emb / (np.linalg.norm(emb, axis=1, keepdims=True) + 1e-12)
+    return np.hstack([emb, cepstral_stats(feats)]).astype(np.float32)
+
+
 def fit_window(audio: np.ndarray) -> np.ndarray:
     """Exactly EMBED_WINDOW samples: the last ones of a long piece, a short piece repeated."""
     audio = np.asarray(audio, np.float32)

@@ -18,7 +18,7 @@ from dataclasses import dataclass, fields
 import numpy as np
 
 from processors.diarization.clustering import ClusteringConfig, OnlineClusterer
-from processors.diarization.embedder import EMBED_WINDOW, embed_windows, fit_window
+from processors.diarization.embedder import EMBED_WINDOW, fit_window, speaker_features
 from processors.diarization.roles import RoleAssigner
 from processors.types import SAMPLE_RATE, CallInfo
 
@@ -31,11 +31,13 @@ class DiarizationConfig:
     """A region's unlabelled tail shorter than this reuses the previous slot's label (no embedding)."""
     voiceprint_threshold: float = 0.6
     new_speaker_threshold: float = 0.5
-    max_speakers: int = 6
-    recluster_every: int = 4
-    memory: int = 120
+    min_speakers: int = 2
+    max_speakers: int = 2
+    memory: int = 150
+    min_memory: int = 8
     prune_keep: float = 0.3
-    merge_similarity: float = 0.97
+    cepstral_weight: float = 10.0
+    single_speaker_gap: float = 0.0
 
     @classmethod
     def from_overrides(cls, overrides: dict | None) -> "DiarizationConfig":
@@ -87,7 +89,7 @@ class SpeakerLabeler:
             s += self.slot
         if not starts:
             return []
-        emb = embed_windows(np.stack([self._piece(s, s + EMBED_WINDOW) for s in starts]))
+        emb = speaker_features(np.stack([self._piece(s, s + EMBED_WINDOW) for s in starts]))
         self.embeddings += len(starts)
         out = []
         for s, e in zip(starts, emb):
@@ -107,7 +109,7 @@ class SpeakerLabeler:
         else:
             context = self._piece(max(self.region_start, end - EMBED_WINDOW), end)
             full = end - self.region_start >= EMBED_WINDOW
-            e = embed_windows(fit_window(context)[None, :])[0]
+            e = speaker_features(fit_window(context)[None, :])[0]
             self.embeddings += 1
             label = self.clusterer.assign(e, full=full)
         self.labeled = end

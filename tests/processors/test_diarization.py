@@ -1,0 +1,109 @@
+"""Mono calls: speaker features, clustering, roles, the DER metric."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from bench.der import der
+from processors.audio.io import load_audio
+from processors.diarization.embedder import EMBED_WINDOW, embed_audio, log_mel, speaker_features
+from processors.frontend import FrontEnd, frames_from_clip
+from processors.types import AGENT, CUSTOMER, CallInfo
+from tests.conftest import require_data
+
+
+@pytest.fixture(scope="module")
+def sample():
+    folder = require_data("diarization")
+    x = load_audio(folder / "sample.flac").samples
+    ref = []
+    for line in (folder / "sample.rttm").read_text().splitlines():
+        p = line.split()
+        ref.append((float(p[3]), float(p[3]) + float(p[4]), p[7]))
+    return x, ref
+
+
+def test_features_match_the_wheels_recipe(sample):
+    librosa = pytest.importorskip("librosa")
+    x, _ = sample
+    w = x[16000 * 8:16000 * 8 + EMBED_WINDOW]
+    ref = np.log10(librosa.feature.melspectrogram(y=w, sr=16000, n_fft=512, win_length=400, hop_length=160,
+                                                  n_mels=40, window="hamming", center=False, power=2.0) + 1e-10).T
+    assert ref.shape == (80, 40)
+    assert np.abs(log_mel(w) - ref).max() < 1e-4
+    f = speaker_features(w[None, :])
+    assert f.shape == (1, 256 + 38) and abs(np.linalg.norm(f[0, :256]) - 1) < 1e-5
+
+
+def test_same_speaker_is_closer_than_another(sample):
+    x, ref = sample
+    def voice(spk, skip=0):
+        segs = [x[int(s * 16000):int(e * 16000)] for s, e, k in ref if k == spk and e - s > 2.0]
+        return embed_audio(segs[skip % len(segs)])
+    a1, a2, b1 = voice("speaker90", 0), voice("speaker90", 1), voice("speaker91", 0)
+    assert float(a1 @ a2) > float(a1 @ b1)
+
+
+def mono_turns(x, call):
+    fe = FrontEnd(call)
+    turns, labels = [], {}
+    for f in frames_from_clip(call.call_id, x[None, :], 20):
+        got = fe.push(f)
+        labels.update(fe.last_labels)
+        turns += got
+    got = fe.flush()
+    labels.update(fe.last_labels)
+    return turns + got, labels, fe
+
+
+def test_mono_call_gets_speakers_roles_and_resumes_exactly(sample):
+    x, ref = sample
+    turns, labels, fe = mono_turns(x, CallInfo("m", stereo=False))
+    assert len(turns) >= 5 and all(t.channel == 0 for t in turns)
+    assert [t.turn_id for t in turns] == [f"m:0:{i:05d}" for i in range(len(turns))]
+    assert len({labels[t.turn_id] for t in turns}) >= 2
+    # no voiceprint: whoever speaks first is the agent
+    first = turns[0]
+    assert first.speaker == AGENT
+    assert {t.speaker for t in turns if labels[t.turn_id] == labels[first.turn_id]} == {AGENT}
+    assert {t.speaker for t in turns if labels[t.turn_id] != labels[first.turn_id]} == {CUSTOMER}
+    # DER of what was emitted is computed the standard way and is far below "one speaker for all"
+    hyp = [(t.start_s, t.end_s, labels[t.turn_id]) for t in turns]
+    assert der(ref, hyp)["der"] < 0.6
+    # stop and resume through bytes at every 50th frame: identical turns
+    fe2 = FrontEnd(CallInfo("m", stereo=False))
+    again = []
+    for i, f in enumerate(frames_from_clip("m", x[None, :], 20)):
+        again += fe2.push(f)
+        if i % 50 == 0:
+            fe2 = FrontEnd.from_state_bytes(fe2.state_bytes())
+    again += fe2.flush()
+    assert [(t.turn_id, t.speaker, t.start_s, t.end_s) for t in again] == [(t.turn_id, t.speaker, t.start_s, t.end_s) for t in turns]
+
+
+def test_voiceprint_picks_the_agent(sample):
+    x, ref = sample
+    # enrol speaker91 (who does not speak first) from their longest turn
+    s, e, _ = max((r for r in ref if r[2] == "speaker91"), key=lambda r: r[1] - r[0])
+    vp = tuple(float(v) for v in embed_audio(x[int(s * 16000):int(e * 16000)]))
+    turns, labels, _ = mono_turns(x, CallInfo("m", stereo=False, agent_voiceprint=vp))
+    agent_time = {spk: 0.0 for spk in ("speaker90", "speaker91")}
+    for t in turns:
+        if t.speaker == AGENT:
+            for rs, re_, spk in ref:
+                agent_time[spk] += max(0.0, min(t.end_s, re_) - max(t.start_s, rs))
+    assert agent_time["speaker91"] > agent_time["speaker90"]
+
+
+def test_der_metric_by_hand():
+    ref = [(0.0, 10.0, "A"), (10.0, 20.0, "B"), (15.0, 20.0, "A")]  # 5 s of overlap
+    assert der(ref, [(0.0, 10.0, "x"), (10.0, 20.0, "y"), (15.0, 20.0, "x")])["der"] == 0.0
+    r = der(ref, [(0.0, 10.0, "x"), (10.0, 20.0, "y")])  # overlap missed
+    assert abs(r["missed"] - 5.0) < 1e-9 and abs(r["der"] - 5 / 25) < 1e-9
+    r = der(ref, [(0.0, 20.0, "x")])  # one label for all (x = A): B's 10-15 confused, its 15-20 missed
+    assert abs(r["confusion"] - 5.0) < 1e-9 and abs(r["missed"] - 5.0) < 1e-9 and abs(r["der"] - 10 / 25) < 1e-9
+    r = der(ref, [(0.0, 10.5, "x"), (10.5, 20.0, "y"), (15.0, 20.0, "x")], collar=0.25)
+    assert abs(r["confusion"] - 0.25) < 1e-9  # 10.25-10.5 is outside the collar
+    r = der(ref, [(0.0, 25.0, "x")], uem=[(0.0, 20.0)])  # false alarm outside the UEM not scored
+    assert r["false_alarm"] == 0.0
