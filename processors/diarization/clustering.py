@@ -44,6 +44,8 @@ class ClusteringConfig:
     cepstral_weight: float = 10.0
     """Weight of the cepstral part against the d-vector part (both unit-normalised)."""
     single_speaker_gap: float = 0.0
+    method: str = "spectral"
+    """"spectral", or "kmeans" (directly on the normalised features; only when min = max speakers)."""
     """Eigengap margin a split must win by over staying one speaker."""
 
 
@@ -88,11 +90,28 @@ class Projection:
         return np.hstack([d, self.w * c]) / np.sqrt(1 + self.w ** 2)
 
 
+def _best_kmeans(x: np.ndarray, k: int, tries: int = 5) -> np.ndarray:
+    """k-means from several deterministic starts (farthest-point from rows 0, n/5, ...), least inertia."""
+    best, best_inertia = None, np.inf
+    n = len(x)
+    for t in range(min(tries, n)):
+        start = (t * n) // tries
+        order = np.r_[start, np.delete(np.arange(n), start)]
+        labels = np.empty(n, int)
+        labels[order] = _kmeans(x[order], k)
+        inertia = sum(float(((x[labels == j] - x[labels == j].mean(axis=0)) ** 2).sum()) for j in set(labels.tolist()))
+        if inertia < best_inertia - 1e-9:
+            best, best_inertia = labels, inertia
+    return best
+
+
 def spectral_clusters(x: np.ndarray, cfg: ClusteringConfig) -> np.ndarray:
     """Cluster ids 0..k-1 for rows of x (unit vectors, already call-normalised)."""
     n = len(x)
     if n < 4:
         return np.zeros(n, int)
+    if cfg.method == "kmeans" and cfg.min_speakers == cfg.max_speakers:
+        return _best_kmeans(x, cfg.max_speakers) if n >= 2 * cfg.max_speakers else np.zeros(n, int)
     aff = (np.clip(x @ x.T, -1.0, 1.0) + 1.0) / 2.0
     keep = max(2, int(np.ceil(cfg.prune_keep * n)))
     thresh = -np.sort(-aff, axis=1)[:, keep - 1:keep]

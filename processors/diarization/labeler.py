@@ -38,6 +38,7 @@ class DiarizationConfig:
     prune_keep: float = 0.3
     cepstral_weight: float = 10.0
     single_speaker_gap: float = 0.0
+    method: str = "spectral"
 
     @classmethod
     def from_overrides(cls, overrides: dict | None) -> "DiarizationConfig":
