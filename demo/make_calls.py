@@ -50,13 +50,16 @@ CALLS = (
         (A, "neutral", "01"), (C, "angry", "01"), (C, "angry", "02"), (A, "neutral", "01"),
         (C, "angry", "02"), (C, "angry", "02"), (A, "sad", "01"), (C, "angry", "02"),
         (C, "fearful", "02"), (A, "neutral", "01"), (C, "angry", "02"), (C, "angry", "01"),
-        (A, "neutral", "01"),
+        (A, "neutral", "01"), (C, "angry", "02"), (A, "sad", "01"), (C, "angry", "02"),
+        (C, "fearful", "02"), (A, "neutral", "01"), (C, "angry", "01"), (A, "neutral", "01"),
     )),
     CallScript("upset_mono", False, 5, 6, (
         (A, "neutral", "01"), (C, "neutral", "01"), (A, "happy", "01"), (C, "angry", "01"),
         (A, "neutral", "01"), (C, "angry", "02"), (C, "angry", "02"), (A, "neutral", "01"),
         (C, "fearful", "02"), (C, "angry", "02"), (A, "sad", "01"), (C, "angry", "02"),
         (C, "angry", "02"), (A, "neutral", "01"), (C, "sad", "02"), (A, "neutral", "01"),
+        (C, "angry", "02"), (A, "neutral", "01"), (C, "angry", "02"), (C, "fearful", "02"),
+        (A, "sad", "01"), (C, "angry", "01"), (A, "neutral", "01"),
     )),
     CallScript("calm_mono", False, 7, 8, (
         (A, "neutral", "01"), (C, "neutral", "01"), (A, "happy", "01"), (C, "happy", "01"),

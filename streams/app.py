@@ -46,6 +46,26 @@ class Pipeline:
         await self.topics["dead-letter"].send(key=msg.key, value=encode("dead_letter", rec))
 
 
+def set_consumer_fetch_max_wait(ms: int) -> None:
+    """Faust's aiokafka driver hard-codes fetch_max_wait_ms=1500 for the group consumer; a broker that
+    answers fetches only when that wait expires (Tansu) would add up to 1.5 s per hop. Replace the
+    consumer class the driver instantiates with one that uses `ms` (profile `fetch_max_wait_ms`)."""
+    import types
+
+    import aiokafka
+    import faust.transport.drivers.aiokafka as driver
+
+    class _Consumer(aiokafka.AIOKafkaConsumer):
+        def __init__(self, *args, **kwargs):
+            if "fetch_max_wait_ms" in kwargs:
+                kwargs["fetch_max_wait_ms"] = ms
+            super().__init__(*args, **kwargs)
+
+    shim = types.SimpleNamespace(**{k: getattr(aiokafka, k) for k in dir(aiokafka) if not k.startswith("__")})
+    shim.AIOKafkaConsumer = _Consumer
+    driver.aiokafka = shim
+
+
 def create_app(settings: Settings, *, web_port: int | None = None) -> Pipeline:
     home = settings.home_dir
     home.mkdir(parents=True, exist_ok=True)
@@ -65,8 +85,10 @@ def create_app(settings: Settings, *, web_port: int | None = None) -> Pipeline:
         consumer_auto_offset_reset="earliest",
         stream_wait_empty=False,
         table_standby_replicas=0,
-        **settings.profile,
+        **settings.faust_settings,
     )
+    if settings.fetch_max_wait_ms is not None:
+        set_consumer_fetch_max_wait(settings.fetch_max_wait_ms)
     topics = {name: app.topic(full, key_type=bytes, value_type=bytes, partitions=settings.partitions,
                               key_serializer="raw", value_serializer="raw")
               for name, full in topic_names(settings).items()}

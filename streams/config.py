@@ -25,6 +25,10 @@ BROKER_PROFILES: dict[str, dict[str, Any]] = {
         broker_commit_interval=1.0,
         broker_request_timeout=30.0,
         broker_rebalance_timeout=10.0,
+        # Tansu answers a fetch only when fetch.max.wait expires, even when records arrive meanwhile
+        # (measured: 0.38 s median delivery with aiokafka's wait of 1.5 s, 17 ms with 100 ms);
+        # Faust hard-codes 1.5 s, so streams/app.py applies this value (not a Faust setting).
+        fetch_max_wait_ms=50,
     ),
     # A real Kafka cluster: Faust's defaults, plus acks from all replicas.
     "kafka": dict(
@@ -33,6 +37,9 @@ BROKER_PROFILES: dict[str, dict[str, Any]] = {
         broker_commit_interval=2.8,
     ),
 }
+
+CLIENT_ONLY_KEYS = frozenset({"fetch_max_wait_ms"})
+"""Profile keys that are not Faust settings."""
 
 
 @dataclass(frozen=True)
@@ -72,6 +79,15 @@ class Settings:
         except KeyError:
             raise ValueError(f"unknown broker profile {self.broker_profile!r}; "
                              f"known: {', '.join(BROKER_PROFILES)}") from None
+
+    @property
+    def faust_settings(self) -> dict[str, Any]:
+        """The profile's Faust settings (without the keys streams/app.py applies itself)."""
+        return {k: v for k, v in self.profile.items() if k not in CLIENT_ONLY_KEYS}
+
+    @property
+    def fetch_max_wait_ms(self) -> int | None:
+        return self.profile.get("fetch_max_wait_ms")
 
     @property
     def home_dir(self) -> Path:

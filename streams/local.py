@@ -151,7 +151,7 @@ async def read_topic(settings: Settings, name: str, idle_s: float = 1.0) -> list
     from streams.wire import decode_control, headers_dict, kind_of
 
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap_of(settings.broker_url), enable_auto_commit=False,
-                                auto_offset_reset="earliest")
+                                auto_offset_reset="earliest", fetch_max_wait_ms=20)
     await consumer.start()
     out = []
     try:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import resource
 import time
+import threading
 from collections import defaultdict
 from contextlib import contextmanager
 
@@ -19,6 +20,7 @@ class StageStats:
         self.cpu_s: dict[str, float] = defaultdict(float)
         self.counts: dict[str, int] = defaultdict(int)
         self.started = time.monotonic()
+        self._lock = threading.Lock()
 
     @contextmanager
     def measure(self, stage: str):
@@ -26,7 +28,8 @@ class StageStats:
         try:
             yield
         finally:
-            self.cpu_s[stage] += time.thread_time() - t0
+            with self._lock:
+                self.cpu_s[stage] += time.thread_time() - t0
 
     def count(self, name: str, n: int = 1) -> None:
         self.counts[name] += n

@@ -38,7 +38,7 @@ from streams.wire import ENDED, PROGRESS, STARTED, Control, encode_control, kind
 log = logging.getLogger(__name__)
 
 BYTES_PER_SAMPLE = {"pcm_s16le": 2, "mulaw": 1, "alaw": 1}
-PROGRESS_EVERY_S = 1.0
+PROGRESS_EVERY_S = 0.5
 MAX_PENDING_AT_CHECKPOINT_S = 1.5
 _LEN = struct.Struct(">I")
 ENDED_MARKER = b"ENDED"

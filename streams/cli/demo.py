@@ -72,7 +72,8 @@ def _watch_alerts(settings, stop: threading.Event, seen: list, t0: float) -> Non
     from streams.topics import bootstrap_of
 
     async def run():
-        consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap_of(settings.broker_url), enable_auto_commit=False)
+        consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap_of(settings.broker_url), enable_auto_commit=False,
+                                    fetch_max_wait_ms=50)
         await consumer.start()
         try:
             topic = settings.topic("alerts")
@@ -97,7 +98,11 @@ def _watch_alerts(settings, stop: threading.Event, seen: list, t0: float) -> Non
 
 
 def run(args: argparse.Namespace) -> int:
+    import logging
+
     from streams.local import LocalPipeline, PipelineError, wait_for
+
+    logging.getLogger("aiokafka").setLevel(logging.WARNING)
     from streams.replay import load_call, replay
 
     files = [Path(f) for f in args.files] or sorted(DEMO_DIR.glob("*.flac"))
@@ -131,8 +136,8 @@ def run(args: argparse.Namespace) -> int:
             calls.append(load_call(f, f.name.split(".")[0], stereo=stereo, agent_id="agent-" + f.stem.split("_")[0],
                                    queue="demo"))
         total = max(c.duration_s for c in calls) / (args.speed or 1)
-        say(f"replaying {len(calls)} calls at once ({', '.join(f'{c.call_id} ({"stereo" if c.stereo else "mono"}, '
-            f'{c.duration_s:.0f} s)' for c in calls)}) at {args.speed:g}x real time, about {total:.0f} s")
+        names = ", ".join(f"{c.call_id} ({'stereo' if c.stereo else 'mono'}, {c.duration_s:.0f} s)" for c in calls)
+        say(f"replaying {len(calls)} calls at once: {names}; {args.speed:g}x real time, about {total:.0f} s")
 
         alerts: list = []
         watcher = threading.Thread(target=_watch_alerts, args=(pipeline.settings, stop, alerts, t0), daemon=True)
