@@ -225,6 +225,9 @@ class FrontEnd:
             raise ValueError(f"agent_channel must be 0 or 1, got {call.agent_channel}")
         self._channels = [_Channel(c, self.config) for c in range(n_channels)]
         self._labelers = [self._make_labeler(c) for c in range(n_channels)]
+        problem = getattr(getattr(self._labelers[0], "roles", None), "problem", "")
+        if problem:
+            self.stats.last_error = problem
         self._unreleased: list[tuple[int, RawTurn]] = []
         self._flushed = False
         self.last_labels: dict[str, str] = {}

@@ -21,9 +21,14 @@ from processors.types import AGENT, CUSTOMER
 class RoleAssigner:
     def __init__(self, voiceprint: tuple[float, ...] | None, voiceprint_threshold: float = 0.6):
         self.voiceprint = None
+        self.problem = ""
+        """Why a given voiceprint was not used (wrong size, not finite): the heuristic applies."""
         if voiceprint is not None:
-            v = np.asarray(voiceprint, np.float32)
-            self.voiceprint = v / (np.linalg.norm(v) + 1e-12)
+            v = np.asarray(voiceprint, np.float32).reshape(-1)
+            if v.size != 256 or not np.all(np.isfinite(v)) or not np.any(v):
+                self.problem = f"agent_voiceprint ignored: expected 256 finite values, got {v.size}"
+            else:
+                self.voiceprint = v / (np.linalg.norm(v) + 1e-12)
         self.threshold = voiceprint_threshold
         self.first_label: int | None = None
 

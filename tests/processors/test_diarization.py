@@ -82,6 +82,31 @@ def test_mono_call_gets_speakers_roles_and_resumes_exactly(sample):
     assert [(t.turn_id, t.speaker, t.start_s, t.end_s) for t in again] == [(t.turn_id, t.speaker, t.start_s, t.end_s) for t in turns]
 
 
+def test_mono_turns_do_not_depend_on_frame_size(sample):
+    x, _ = sample
+    x = x[: 16000 * 16]
+    runs = []
+    for ms in (20, 100):
+        fe = FrontEnd(CallInfo("m", stereo=False))
+        turns = []
+        for f in frames_from_clip("m", x[None, :], ms):
+            turns += [(t.turn_id, t.speaker, t.start_s, t.end_s, fe.last_labels[t.turn_id]) for t in fe.push(f)]
+        turns += [(t.turn_id, t.speaker, t.start_s, t.end_s, fe.last_labels[t.turn_id]) for t in fe.flush()]
+        runs.append(turns)
+    assert runs[0] == runs[1] and len(runs[0]) >= 3
+
+
+def test_bad_voiceprint_falls_back_to_first_speaker(sample):
+    x, _ = sample
+    fe = FrontEnd(CallInfo("m", stereo=False, agent_voiceprint=(1.0, 2.0, 3.0)))
+    assert "agent_voiceprint ignored" in fe.stats.last_error
+    turns = []
+    for f in frames_from_clip("m", x[None, : 16000 * 12], 20):
+        turns += fe.push(f)
+    turns += fe.flush()
+    assert turns and turns[0].speaker == AGENT
+
+
 def test_voiceprint_picks_the_agent(sample):
     x, ref = sample
     # enrol speaker91 (who does not speak first) from their longest turn
