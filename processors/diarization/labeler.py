@@ -34,11 +34,13 @@ class DiarizationConfig:
     min_speakers: int = 2
     max_speakers: int = 2
     memory: int = 150
-    min_memory: int = 8
+    min_memory: int = 4
     prune_keep: float = 0.3
-    cepstral_weight: float = 10.0
+    cepstral_weight: float = 3.0
     single_speaker_gap: float = 0.0
     method: str = "spectral"
+    smooth_slots: bool = True
+    """Label a slot from its features averaged with the previous slot's (same stretch of speech)."""
 
     @classmethod
     def from_overrides(cls, overrides: dict | None) -> "DiarizationConfig":
@@ -70,12 +72,15 @@ class SpeakerLabeler:
         """Call sample of buf[0]; buf keeps up to EMBED_WINDOW samples before `labeled` as context."""
         self.labeled = 0
         self.last_label: int | None = None
+        self.prev_feature: np.ndarray | None = None
+        """Features of the previous slot of the current stretch of speech (slot smoothing)."""
         self.embeddings = 0
 
     def on_start(self, sample: int) -> None:
         self.region_start = self.buf_start = self.labeled = sample
         self.buf = np.zeros(0, np.float32)
         self.last_label = None
+        self.prev_feature = None
 
     def _piece(self, a: int, b: int) -> np.ndarray:
         return self.buf[a - self.buf_start:b - self.buf_start]
@@ -94,7 +99,9 @@ class SpeakerLabeler:
         self.embeddings += len(starts)
         out = []
         for s, e in zip(starts, emb):
-            self.last_label = self.clusterer.assign(e, full=True)
+            context = self.prev_feature if self.cfg.smooth_slots else None
+            self.last_label = self.clusterer.assign(e, full=True, context=context)
+            self.prev_feature = e
             out.append((self._piece(s, s + self.slot).copy(), label_name(self.last_label)))
         self.labeled = starts[-1] + self.slot
         self._trim()
@@ -138,7 +145,8 @@ class SpeakerLabeler:
     def to_state(self) -> dict:
         return {"clusterer": self.clusterer.to_state(), "roles": self.roles.to_state(),
                 "region_start": self.region_start, "buf": self.buf, "buf_start": self.buf_start,
-                "labeled": self.labeled, "last_label": self.last_label, "embeddings": self.embeddings}
+                "labeled": self.labeled, "last_label": self.last_label, "embeddings": self.embeddings,
+                "prev_feature": self.prev_feature}
 
     def load_state(self, st: dict) -> None:
         self.clusterer.load_state(st["clusterer"])
@@ -147,3 +155,5 @@ class SpeakerLabeler:
         self.buf = np.asarray(st["buf"], np.float32)
         self.last_label = None if st["last_label"] is None else int(st["last_label"])
         self.embeddings = int(st["embeddings"])
+        prev = st.get("prev_feature")
+        self.prev_feature = None if prev is None else np.asarray(prev, np.float32)
