@@ -126,7 +126,7 @@ def main() -> None:
         "turns_final_count_s": round(timed(lambda: store.query(client, "SELECT count() FROM callpulse.turns FINAL")), 4),
     }
     out = {"bench": "rollups", "turns": args.turns, "calls": n_calls, "redelivered_share": args.redeliver,
-           "revised_share": args.revise, "python": platform.python_version(), "cpu_count": os.cpu_count(),
+           "revised_share": args.revise, "python": platform.python_version(), "cpu_count": os.cpu_count(), "loadavg_1m_at_end": round(os.getloadavg()[0], 2),
            "correctness": results, "timings": timings}
     print(json.dumps(out, indent=2))
     path = Path(args.out)

@@ -53,6 +53,7 @@ def main() -> None:
     row_us = (time.perf_counter() - t) / len(rows) * 1e6
 
     sink = ClickHouseSink(client, max_rows=args.batch, max_delay_s=3600)
+    cpu = time.process_time()
     t = time.perf_counter()
     for table, row in rows:
         sink.add(table, [row])
@@ -60,6 +61,7 @@ def main() -> None:
             sink.flush()
     sink.flush()
     e2e_s = time.perf_counter() - t
+    e2e_cpu_s = time.process_time() - cpu
     stored = store.query(client, "SELECT count() FROM callpulse.turns FINAL").rows[0][0]
     assert stored == args.rows, stored
 
@@ -90,13 +92,14 @@ def main() -> None:
         "row_for_us_per_row": round(row_us, 2),
         "sink_end_to_end_rows_per_s": round(args.rows / e2e_s),
         "sink_end_to_end_seconds": round(e2e_s, 3),
+        "sink_end_to_end_cpu_us_per_row": round(e2e_cpu_s / args.rows * 1e6, 2),
         "batches": sink.stats.batches,
         "insert_only_by_batch_size": insert_only,
         "one_row_per_insert_rows_per_s": round(args.single / single_s, 1),
     }
     print(json.dumps(res, indent=2))
     out = {"bench": "sink", "store": "chdb (clickhouse-connect interface=chdb)", "python": platform.python_version(),
-           "cpu_count": os.cpu_count(), "omp_num_threads": os.environ.get("OMP_NUM_THREADS"), "results": res}
+           "cpu_count": os.cpu_count(), "loadavg_1m_at_end": round(os.getloadavg()[0], 2), "omp_num_threads": os.environ.get("OMP_NUM_THREADS"), "results": res}
     path = Path(__file__).resolve().parent / "results" / "bench_sink.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(out, indent=2) + "\n")
