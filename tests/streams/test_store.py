@@ -332,3 +332,19 @@ def test_queries_are_bounded_in_time(db):
     with pytest.raises(store.StoreError, match="TIMEOUT_EXCEEDED|Timeout exceeded"):
         store.query(client, "SELECT count() FROM numbers(100000000000)", timeout_s=0.5)
     assert time.perf_counter() - t < 10
+
+
+@pytest.mark.parametrize("fmt, expected", [
+    ("table", "agent  calls  mean\n-----  -----  ----\na1     2      0.25\nb\u00e9     0      NULL\n(2 rows)\n"),
+    ("csv", "agent,calls,mean\na1,2,0.25\nb\u00e9,0,NULL\n"),
+    ("tsv", "agent\tcalls\tmean\na1\t2\t0.25\nb\u00e9\t0\tNULL\n"),
+    ("jsonl", '{"agent": "a1", "calls": 2, "mean": 0.25}\n{"agent": "b\\u00e9", "calls": 0, "mean": null}\n'),
+])
+def test_sql_cli_output_formats(fmt, expected):
+    import io
+
+    from streams.cli.sql import _print
+    out = io.StringIO()
+    _print(store.QueryResult(["agent", "calls", "mean"], ["String", "UInt64", "Nullable(Float64)"],
+                             [["a1", 2, 0.25], ["b\u00e9", 0, None]]), fmt, out)
+    assert out.getvalue() == expected
