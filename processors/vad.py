@@ -4,11 +4,12 @@ Input: 16 kHz float32 in windows of exactly `VAD_WINDOW` (512) samples, one chan
 Output: speech probability per window; state = the model's recurrent state (2x1x128) and the
 last 64 samples (the model's context), both serialisable.
 
-Cheap gate: a window whose RMS is below `energy_floor_dbfs` (default -60 dBFS, i.e. digital or near
-digital silence, never audible speech) is given probability 0 without running the model and
-without advancing its state. On stereo calls each side is silent about half the time, so the gate
-roughly halves the VAD's cost; it is a pure function of the window, so results do not depend on
-frame sizes.
+Cheap gates (the window gets probability 0 without running the model or advancing its state):
+* RMS below `energy_floor_dbfs` (default -60 dBFS: digital or near-digital silence, never speech);
+* optionally (`noise_margin_db`, e.g. 6) RMS within that margin of the tracked noise floor while the
+  previous window was not speech (p < 0.1): on a stereo call each side mostly listens, so about
+  half its windows are line noise; speech rises well above the floor and is always modelled.
+Both depend only on the window sequence, so results do not depend on frame sizes.
 """
 
 from __future__ import annotations
@@ -44,25 +45,34 @@ def silero_session() -> ort.InferenceSession:
 class VadState:
     rnn: np.ndarray = field(default_factory=lambda: np.zeros((2, 1, 128), np.float32))
     context: np.ndarray = field(default_factory=lambda: np.zeros(_CONTEXT, np.float32))
+    floor: float = 0.0
+    """Tracked noise floor (window RMS): follows every drop at once, rises 1% per window."""
+    last_prob: float = 0.0
+    skipped: int = 0
+    """Windows answered by the noise-floor gate instead of the model."""
 
     def to_state(self) -> dict:
-        return {"rnn": self.rnn, "context": self.context}
+        return {"rnn": self.rnn, "context": self.context, "floor": self.floor, "last_prob": self.last_prob,
+                "skipped": self.skipped}
 
     @classmethod
     def from_state(cls, st: dict) -> "VadState":
         return cls(np.asarray(st["rnn"], np.float32).reshape(2, 1, 128).copy(),
-                   np.asarray(st["context"], np.float32).copy())
+                   np.asarray(st["context"], np.float32).copy(), float(st.get("floor", 0.0)),
+                   float(st.get("last_prob", 0.0)), int(st.get("skipped", 0)))
 
 
 _SR = np.array(16000, dtype=np.int64)
 
 
-def speech_probs(windows: np.ndarray, state: VadState, energy_floor_dbfs: float = -60.0) -> np.ndarray:
+def speech_probs(windows: np.ndarray, state: VadState, energy_floor_dbfs: float = -60.0,
+                 noise_margin_db: float | None = None) -> np.ndarray:
     """Probabilities for consecutive windows (shape (n, 512)); updates `state` in place."""
-    return speech_probs_multi([windows], [state], energy_floor_dbfs)[0]
+    return speech_probs_multi([windows], [state], energy_floor_dbfs, noise_margin_db)[0]
 
 
-def speech_probs_multi(windows: list[np.ndarray], states: list[VadState], energy_floor_dbfs: float = -60.0) -> list[np.ndarray]:
+def speech_probs_multi(windows: list[np.ndarray], states: list[VadState], energy_floor_dbfs: float = -60.0,
+                       noise_margin_db: float | None = None) -> list[np.ndarray]:
     """Several independent streams (e.g. both sides of a stereo call), n windows each, run as one
     batch per time step: one ONNX call serves every channel (~30% cheaper than one call each).
     Rows of a batch do not interact; results are bit-identical to running channels one by one."""
@@ -72,10 +82,20 @@ def speech_probs_multi(windows: list[np.ndarray], states: list[VadState], energy
         raise ValueError("speech_probs_multi needs the same number of windows per stream")
     probs = [np.zeros(n, dtype=np.float32) for _ in blocks]
     floor = 10.0 ** (energy_floor_dbfs / 20.0)
-    loud = [np.sqrt(np.mean(np.square(b, dtype=np.float64), axis=1)) >= floor for b in blocks]
+    margin = 10.0 ** (noise_margin_db / 20.0) if noise_margin_db is not None else 0.0
+    rms = [np.sqrt(np.mean(np.square(b, dtype=np.float64), axis=1)) for b in blocks]
     session = silero_session()
     for i in range(n):
-        active = [c for c in range(len(blocks)) if loud[c][i]]
+        active = []
+        for c, st in enumerate(states):
+            level = float(rms[c][i])
+            st.floor = level if (st.floor <= 0.0 or level < st.floor) else st.floor * 1.01
+            quiet = level < floor or (level < st.floor * margin and st.last_prob < 0.1)
+            if quiet:
+                st.skipped += 1
+                st.last_prob = 0.0
+            else:
+                active.append(c)
         if not active:
             continue
         x = np.stack([np.concatenate([states[c].context, blocks[c][i]]) for c in active])
@@ -85,4 +105,5 @@ def speech_probs_multi(windows: list[np.ndarray], states: list[VadState], energy
             states[c].rnn = rnn[:, j:j + 1].copy()
             states[c].context = blocks[c][i, -_CONTEXT:].copy()
             probs[c][i] = float(out[j, 0])
+            states[c].last_prob = probs[c][i]
     return probs
