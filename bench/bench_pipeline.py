@@ -45,6 +45,22 @@ SOURCES = {"stereo": ["upset_stereo", "calm_stereo"], "mono": ["upset_mono", "ca
 TURN_TARGET_S, ALERT_TARGET_S = 1.0, 2.0
 
 
+def thread_cpu_s(pid: int) -> dict[str, float]:
+    """CPU seconds per thread group of a process: the main (event loop) thread, other Python threads
+    (Faust's Kafka consumer thread, the sink's insert thread, the web server), native threads by name."""
+    out: dict[str, float] = {}
+    tick = os.sysconf("SC_CLK_TCK")
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+            name = (task / "comm").read_text().strip()
+        except OSError:
+            continue
+        group = "main_thread" if task.name == str(pid) else ("python_threads" if name == "python" else f"native:{name}")
+        out[group] = out.get(group, 0.0) + (int(fields[11]) + int(fields[12])) / tick
+    return out
+
+
 def proc_cpu_s(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
@@ -108,6 +124,16 @@ def run_step(broker: TansuBroker, kind: str, n: int, work: Path, stagger_s: floa
                                    "idle_call_timeout_s": 120.0})
     p.start(broker.url)
     p.start_worker()
+    try:
+        return _measure(p, broker, kind, n, stagger_s, frame_ms, tag)
+    finally:
+        p.stop_worker()
+
+
+def _measure(p: LocalPipeline, broker: TansuBroker, kind: str, n: int, stagger_s: float, frame_ms: float,
+             tag: str) -> dict:
+    from processors.escalation import EscalationConfig
+
     rng = np.random.default_rng(n)
     calls = []
     for i in range(n):
@@ -121,6 +147,7 @@ def run_step(broker: TansuBroker, kind: str, n: int, work: Path, stagger_s: floa
     watcher.start()
     watcher.ready.wait(30)
     s0 = p.stats()
+    th0 = thread_cpu_s(p.worker.pid)
     w0, b0, r0 = proc_cpu_s(p.worker.pid), proc_cpu_s(broker.proc.pid), resource.getrusage(resource.RUSAGE_SELF)
     t0 = time.time()
     result = asyncio.run(replay(p.settings, calls, speed=1.0, frame_ms=frame_ms, create_topics=False))
@@ -134,11 +161,11 @@ def run_step(broker: TansuBroker, kind: str, n: int, work: Path, stagger_s: floa
         lag_ok = False
     time.sleep(1.0)
     s1 = p.stats()
+    th1 = thread_cpu_s(p.worker.pid)
     w1, b1, r1 = proc_cpu_s(p.worker.pid), proc_cpu_s(broker.proc.pid), resource.getrusage(resource.RUSAGE_SELF)
     wall = time.time() - t0
     watcher.stop.set()
     watcher.join(5)
-    p.stop_worker()
 
     lateness = EscalationConfig().allowed_lateness_s
     turn_lat = [recv - result.publish_time(call_id, end_s) for call_id, end_s, recv in watcher.scores.values()]
@@ -161,6 +188,8 @@ def run_step(broker: TansuBroker, kind: str, n: int, work: Path, stagger_s: floa
         "alert_latency_from_window_end_s": {"p50": pct(alert_lat_raw, 50), "p99": pct(alert_lat_raw, 99)},
         "cpu_s_per_audio_s": {k: round(v, 5) for k, v in per_audio.items()},
         "worker_cpu_s_per_audio_s": round(worker_cpu / audio_s, 5),
+        "worker_threads_cpu_s_per_audio_s": {k: round((v - th0.get(k, 0.0)) / audio_s, 5) for k, v in th1.items()
+                                             if v - th0.get(k, 0.0) > 0},
         "broker_cpu_s_per_audio_s": round((b1 - b0) / audio_s, 5),
         "replayer_cpu_s_per_audio_s": round(((r1.ru_utime + r1.ru_stime) - (r0.ru_utime + r0.ru_stime)) / audio_s, 5),
         "caught_up": lag_ok,
@@ -185,6 +214,9 @@ def main() -> int:
     results = {"machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
                            "loadavg_at_start": os.getloadavg()},
                "command": " ".join(["python"] + sys.argv), "steps": []}
+    import signal
+
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stop the broker and worker on kill
     with TansuBroker(log_path=work / "tansu.log") as broker:
         for frame_ms in (float(f) for f in args.frame_ms.split(",")):
             for kind in args.kinds.split(","):

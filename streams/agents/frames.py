@@ -17,6 +17,7 @@ State (rebuilt from the topics, nothing acknowledged is lost):
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import struct
@@ -121,11 +122,16 @@ class FramesStage:
         )
         self.turns_topic = pipeline.topics["turns"]
         self._restored_scan_done = False
+        self._lock = asyncio.Lock()
 
     # ---- entry points ------------------------------------------------------------------------
 
     async def handle(self, event) -> None:
         """Process one event of the audio topic; never raises for bad input."""
+        async with self._lock:  # the idle timer must not close a call half-way through a frame
+            await self._handle(event)
+
+    async def _handle(self, event) -> None:
         value, key = event.value, event.key
         call_id_hint = key.decode("utf-8", "replace") if key else ""
         try:
@@ -150,14 +156,15 @@ class FramesStage:
 
     async def close_idle_calls(self) -> None:
         """Close calls that sent nothing for `idle_call_timeout_s` (a call that never ends)."""
-        if not self._restored_scan_done:
-            self._restore_checkpointed_calls()
-        now = time.monotonic()
-        for call_id, call in list(self.calls.items()):
-            if now - call.last_seen >= self.settings.idle_call_timeout_s:
-                log.info("call %s idle for %.0f s: closing it", call_id, now - call.last_seen)
-                self.stats.count("idle_closed")
-                await self._finish(call_id, call, "idle_timeout")
+        async with self._lock:
+            if not self._restored_scan_done:
+                self._restore_checkpointed_calls()
+            now = time.monotonic()
+            for call_id, call in list(self.calls.items()):
+                if now - call.last_seen >= self.settings.idle_call_timeout_s:
+                    log.info("call %s idle for %.0f s: closing it", call_id, now - call.last_seen)
+                    self.stats.count("idle_closed")
+                    await self._finish(call_id, call, "idle_timeout")
 
     def on_revoked(self, partitions: set[int]) -> None:
         """Partitions moved to another worker: drop their calls (it restores them from the table)."""
@@ -248,7 +255,10 @@ class FramesStage:
         await self._send(turn.call_id, encode("speech_turn", turn_to_record(turn)))
 
     async def _maybe_progress(self, call: LiveCall) -> None:
-        safe = call.audio_s - call.fe.pending_audio_s
+        audio_s = call.audio_s
+        if audio_s - call.last_progress_s < PROGRESS_EVERY_S:
+            return  # cheap test first: pending_audio_s is not free and safe <= audio_s
+        safe = audio_s - call.fe.pending_audio_s
         if safe - call.last_progress_s >= PROGRESS_EVERY_S:
             call.last_progress_s = safe
             await self._send(call.info.call_id, encode_control(Control(PROGRESS, call.info.call_id, safe)))

@@ -68,3 +68,20 @@ def test_transcripts_reach_the_turns(pipeline):
         f"SELECT count() FROM callpulse.turns FINAL WHERE call_id = '{call.call_id}' AND text LIKE '%by the door%'"
     )[0][0], 30, "turn text from the transcript")
     assert rows > 0
+
+
+def test_sql_cli_answers_while_the_worker_holds_the_store(pipeline):
+    """`callpulse sql` cannot open the embedded store the worker holds; it goes through POST /sql."""
+    import os
+    import subprocess
+    import sys
+
+    wait_summary(pipeline, "e2e-stereo-1")
+    env = dict(os.environ, CALLPULSE_HOME=str(pipeline.home))
+    out = subprocess.run(
+        [sys.executable, "-m", "streams.cli", "sql", "--format", "json",
+         "SELECT call_id, end_reason FROM callpulse.calls FINAL WHERE call_id = 'e2e-stereo-1'"],
+        env=env, capture_output=True, text=True, timeout=60,
+    )
+    assert out.returncode == 0, out.stderr
+    assert "e2e-stereo-1" in out.stdout and "ended" in out.stdout
