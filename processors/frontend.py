@@ -44,6 +44,7 @@ from processors.audio.decode import (
     canonical_encoding,
     decode_payload,
     encode_samples,
+    float_to_int16,
 )
 from processors.audio.resample_stream import StreamResampler
 from processors.audio.sequencing import Gap, Sequencer
@@ -87,7 +88,7 @@ class FrontEndConfig:
     """Continuous speech is cut into turns of at most this length."""
     reorder_window: int = 8
     """Frames that may wait for a missing earlier frame before it is declared lost."""
-    process_ms: float = 32.0
+    process_ms: float = 64.0
     """Decoded audio is resampled and run through the VAD in chunks of at least this much (fewer,
     larger numpy/ONNX calls); adds at most this to the latency."""
     max_channel_skew_s: float = 1.0
@@ -166,7 +167,8 @@ class _Channel:
         return {
             "sequencer": self.sequencer.to_state(), "encoding": self.encoding, "rate": self.rate,
             "resampler": None if self.resampler is None else self.resampler.to_state(),
-            "raw": self.raw, "vad_queue": self.vad_queue,
+            "raw": float_to_int16(self.raw),  # decoded PCM16/G.711: exactly int16 values
+            "vad_queue": self.vad_queue,
             "buffer": self.buffer, "vad": self.vad.to_state(), "denoiser": self.denoiser.to_state(),
             "denoise_skip": self.denoise_skip, "denoised": self.denoised, "probs": list(self.probs),
             "gate": self.gate.to_state(), "assembler": self.assembler.to_state(), "windows": self.windows,
@@ -177,7 +179,7 @@ class _Channel:
         self.sequencer.load_state(st["sequencer"], call_id)
         self.encoding, self.rate = st["encoding"], st["rate"]
         self.resampler = None if st["resampler"] is None else StreamResampler.from_state(st["resampler"])
-        self.raw = np.asarray(st["raw"], np.float32)
+        self.raw = np.asarray(st["raw"], np.int16).astype(np.float32) / 32768.0
         self.vad_queue = np.asarray(st["vad_queue"], np.float32).reshape(-1, VAD_WINDOW)
         self.buffer = np.asarray(st["buffer"], np.float32)
         self.vad = VadState.from_state(st["vad"])
