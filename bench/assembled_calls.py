@@ -435,7 +435,9 @@ VOICE_WEIGHTS = (0.5, 0.65, 0.8)
 def escalation_grid():
     base = EscalationConfig()
     for thr, share, turns, consec in itertools.product(
-        (0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7, 0.75), (0.15, 0.2, 0.25, 0.3, 0.4), (1, 2, 3), (1, 2),
+        # at least 2 upset turns: "a single angry sentence is not an escalation" is a requirement, not a knob
+        # (the min-turns sweep below shows what 1 would buy)
+        (0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7, 0.75), (0.15, 0.2, 0.25, 0.3, 0.4), (2, 3), (1, 2),
     ):
         yield dataclasses.replace(base, upset_threshold=thr, upset_share=share, min_upset_turns=turns,
                                   consecutive_windows=consec, rearm_share=min(base.rearm_share, share))
@@ -592,6 +594,20 @@ def main() -> int:
             pooled += outcomes(subset(test_f), cfg, True)
         sweep.append({"upset_share": share, **summarize(pooled)})
     results["share_sweep_shipped_with_words"] = sweep
+
+    def pooled_with(change: dict, with_words: bool) -> dict:
+        pooled = []
+        for split, (_tune_f, test_f) in splits.items():
+            base = chosen["shipped"][split]
+            pooled += outcomes(subset(test_f), dataclasses.replace(
+                base, escalation=dataclasses.replace(base.escalation, **change)), with_words)
+        return summarize(pooled)
+
+    results["min_turns_sweep_shipped"] = [
+        {"min_upset_turns": n, "with_words": pooled_with({"min_upset_turns": n}, True),
+         "without_words": pooled_with({"min_upset_turns": n}, False)} for n in (1, 2, 3)]
+    results["step_2_5s_shipped"] = {"with_words": pooled_with({"step_s": 2.5}, True),
+                                    "without_words": pooled_with({"step_s": 2.5}, False)}
     sev: dict[str, int] = {}
     for split, (_tune_f, test_f) in splits.items():
         for e in subset(test_f):
@@ -643,6 +659,13 @@ def print_tables(results: dict) -> None:
         f"{x['upset_share']}: rec<=10s {x['recall_within_10s']} FA {x['false_alert_rate_calm']} "
         f"lat {x['latency_median_s']}/{x['latency_max_s']}" for x in results["share_sweep_shipped_with_words"]))
     print(f"alert severities (shipped, with words): {results['alert_severities_shipped_with_words']}")
+    for row in results["min_turns_sweep_shipped"]:
+        w, n = row["with_words"], row["without_words"]
+        print(f"min upset turns {row['min_upset_turns']} (shipped otherwise): with words rec<=10s {w['recall_within_10s']} "
+              f"FA {w['false_alert_rate_calm']}; without words rec<=10s {n['recall_within_10s']} FA {n['false_alert_rate_calm']}")
+    for k, x in results["step_2_5s_shipped"].items():
+        print(f"step 2.5 s (shipped otherwise), {k}: recall {x['recall']}, rec<=10s {x['recall_within_10s']}, "
+              f"FA {x['false_alert_rate_calm']}, latency {x['latency_median_s']}/{x['latency_max_s']}")
     d = results["compiled_defaults_on_split_A_test"]
     for k in ("with_words", "without_words"):
         s = d[k]
