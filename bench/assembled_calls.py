@@ -496,9 +496,9 @@ def main() -> int:
         entries.append({"_spec": spec, "_turns": scored_turns(spec.call_id, fes[spec.call_id], scores),
                         "cpu_s": fes[spec.call_id]["cpu_s"] + scores["cpu_s"]})
 
-    from processors.call_chain import default_polarity
+    from processors.text.polarity import load_default_scorer  # the real model, no fallback, for the figures
 
-    polarity = lru_cache(maxsize=None)(default_polarity())
+    polarity = lru_cache(maxsize=None)(load_default_scorer().score)
     texts = held_out_texts()
     words = {e["_spec"].call_id: transcript_for(e["_spec"], texts) for e in entries}
     fold_ids = sorted({f["fold"] for f in folds})

@@ -27,6 +27,7 @@ Bad input raises `ChainInputError` before any state changes.
 from __future__ import annotations
 
 import json
+import logging
 import math
 from dataclasses import asdict, dataclass, field, fields
 from typing import Callable, Union
@@ -46,6 +47,7 @@ from processors.types import (
 )
 from processors.windows import aggregate_window, last_window_ending_by, last_window_starting_before, window_bounds
 
+log = logging.getLogger(__name__)
 ChainRecord = Union[FusedTurn, WindowAggregate, Alert, CallSummary]
 PolarityFn = Callable[[str], float]
 END_REASONS = ("ended", "idle_timeout")
@@ -70,12 +72,13 @@ class ChainConfig:
 
 
 def default_polarity() -> PolarityFn:
-    """The project's polarity scorer; VADER's compound score if that module is not importable."""
+    """The project's polarity scorer; VADER's compound score (with a warning) if it cannot be loaded."""
     try:
         from processors.text.polarity import load_default_scorer
 
         return load_default_scorer().score
-    except ImportError:
+    except (ImportError, ValueError, OSError) as exc:
+        log.warning("polarity model unavailable (%s); falling back to plain VADER compound scores", exc)
         from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
         analyzer = SentimentIntensityAnalyzer()
