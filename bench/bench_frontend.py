@@ -7,7 +7,10 @@
   turn's end (the emitted end_s, which includes `post_pad_s`) and minus the end of its last voiced
   window (end_s - post_pad_s). Turns ended by `max_turn_s` or only at flush are left out.
 The call: data/diarization/sample.flac (30 s, 2 speakers), split into two channels by its
-reference RTTM for the stereo runs, as is for the mono run; repeated `--repeat` times.
+reference RTTM for the stereo runs (the listening side is then digital silence; one more run adds
+cafe noise at -50 dBFS to both sides, as on a real line), as is for the mono run; repeated
+`--repeat` times. CPU figures are the process time of this process only, but this machine is shared:
+expect +-20% between runs.
 
     python -m bench.bench_frontend [--repeat 3]   -> prints, writes bench/results/frontend.json
 """
@@ -96,6 +99,12 @@ def main(argv: list[str] | None = None) -> int:
             except Exception as exc:  # e.g. DTLN weights not installed
                 r = {"error": str(exc)}
             results[f"stereo_{enc}_{rate}_denoise_{name}"] = r
+    # the listening side of a real line is not digital silence: cafe noise at -50 dBFS on both sides
+    noise = load_audio(REPO.parent / "shared" / "data" / "noise" / "cafe_short.flac").samples
+    noise = np.tile(noise, -(-stereo.shape[1] // len(noise)))[: stereo.shape[1]]
+    noisy = (stereo + 10 ** (-50 / 20) * noise / np.sqrt(np.mean(noise ** 2))).astype(np.float32)
+    frames = list(frames_from_clip("bench-stereo", noisy, args.frame_ms, "mulaw", 8000))
+    results["stereo_mulaw_8000_line_noise_denoise_off"] = measure(stereo_call, frames, args.frame_ms, FrontEndConfig())
     mono_frames = list(frames_from_clip("bench-mono", x[None, :], args.frame_ms))
     results["mono_pcm_s16le_16000_diarized"] = measure(CallInfo("bench-mono", stereo=False), mono_frames,
                                                       args.frame_ms, FrontEndConfig())
