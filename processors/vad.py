@@ -50,16 +50,20 @@ class VadState:
     last_prob: float = 0.0
     skipped: int = 0
     """Windows answered by the noise-floor gate instead of the model."""
+    warmup: np.ndarray | None = None
+    """The last window the noise-floor gate skipped: the model sees it first when sound resumes."""
 
     def to_state(self) -> dict:
         return {"rnn": self.rnn, "context": self.context, "floor": self.floor, "last_prob": self.last_prob,
-                "skipped": self.skipped}
+                "skipped": self.skipped, "warmup": self.warmup}
 
     @classmethod
     def from_state(cls, st: dict) -> "VadState":
+        warm = st.get("warmup")
         return cls(np.asarray(st["rnn"], np.float32).reshape(2, 1, 128).copy(),
                    np.asarray(st["context"], np.float32).copy(), float(st.get("floor", 0.0)),
-                   float(st.get("last_prob", 0.0)), int(st.get("skipped", 0)))
+                   float(st.get("last_prob", 0.0)), int(st.get("skipped", 0)),
+                   None if warm is None else np.asarray(warm, np.float32).copy())
 
 
 _SR = np.array(16000, dtype=np.int64)
@@ -89,13 +93,21 @@ def speech_probs_multi(windows: list[np.ndarray], states: list[VadState], energy
         active = []
         for c, st in enumerate(states):
             level = float(rms[c][i])
-            st.floor = level if (st.floor <= 0.0 or level < st.floor) else st.floor * 1.01
-            quiet = level < floor or (level < st.floor * margin and st.last_prob < 0.1)
-            if quiet:
+            silent = level < floor
+            noise = not silent and st.floor > 0.0 and level < st.floor * margin and st.last_prob < 0.1
+            if not silent:  # digital silence says nothing about the line's noise
+                st.floor = level if (st.floor <= 0.0 or level < st.floor) else st.floor * 1.01
+            if silent or noise:
                 st.skipped += 1
                 st.last_prob = 0.0
+                st.warmup = blocks[c][i].copy() if noise else None
             else:
                 active.append(c)
+                if st.warmup is not None:  # let the model hear the noise just before the sound
+                    x = np.concatenate([st.context, st.warmup])[None, :]
+                    _, st.rnn = session.run(None, {"input": x, "state": st.rnn, "sr": _SR})
+                    st.context = st.warmup[-_CONTEXT:].copy()
+                    st.warmup = None
         if not active:
             continue
         x = np.stack([np.concatenate([states[c].context, blocks[c][i]]) for c in active])
