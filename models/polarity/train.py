@@ -1,7 +1,7 @@
 """Train the transcript polarity model and export it as plain arrays (`polarity_v1.npz`).
 
 Model: logistic regression (3 classes) over TF-IDF word 1-2-grams + char 2-5-grams (within words)
-+ plain and contact-center VADER features. Training needs scikit-learn; the runtime
++ contact-center VADER features (processors/text/features.py). Training needs scikit-learn; the runtime
 (`processors/text/polarity.py`) needs only numpy and vaderSentiment.
 
 Data: the training part of the fixed airline split (`data.airline_split`); the held-out part is
@@ -29,7 +29,8 @@ from models.polarity.data import AIRLINE_CSV, LABELS, airline_split, load_labell
 from processors.text.features import DENSE_FEATURES, LexiconFeatures
 from processors.text.ngrams import char_wb_ngrams, word_ngrams, WORD_TOKEN_PATTERN
 from processors.text.normalize import model_text, normalize_text
-from processors.text.polarity import LABEL_THRESHOLD, MODEL_FORMAT, PolarityScorer, label_from_polarity
+from processors.text.polarity import (LABEL_THRESHOLD, MODEL_FORMAT, PolarityScorer, label_from_polarity,
+                                      polarity_from_probabilities)
 
 import re
 
@@ -39,7 +40,7 @@ WORD_MIN_DF = 2
 CHAR_MIN_DF = 3
 C_GRID = (1.0, 3.0)
 CLASS_WEIGHTS = (None, "balanced")
-THRESHOLD_GRID = tuple(round(float(t), 2) for t in np.arange(0.05, 0.61, 0.05))
+THRESHOLD_GRID = tuple(round(float(t), 3) for t in np.arange(0.05, 0.501, 0.025))
 DEFAULT_OUT = Path(__file__).with_name("polarity_v1.npz")
 MODEL_VERSION = "polarity-tfidf-vader-lr-v1"
 
@@ -93,7 +94,7 @@ class Pipeline:
 
 
 def polarity_of(proba: np.ndarray) -> np.ndarray:
-    return proba[:, LABELS.index("positive")] - proba[:, LABELS.index("negative")]
+    return np.array([polarity_from_probabilities(*row) for row in proba])
 
 
 def cross_validate(f: Featurized, y: np.ndarray) -> tuple[dict, np.ndarray]:

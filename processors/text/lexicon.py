@@ -70,7 +70,7 @@ PHRASES: tuple[tuple[str, float], ...] = (
     (r"\b(?:great|excellent|amazing|awesome|fantastic|wonderful) (?:service|job|crew|staff|flight|experience|support)\b", 1.0),
 )
 
-_COMPILED = tuple((re.compile(p, re.IGNORECASE), v) for p, v in PHRASES)
+_COMPILED = tuple((re.compile(p), v) for p, v in PHRASES)  # patterns are lower-case; text is lowered once
 
 
 @dataclass(frozen=True)
@@ -90,7 +90,8 @@ def _raw_sum(compound: float) -> float:
 
 
 def phrase_valence(text: str) -> float:
-    return float(sum(v * len(p.findall(text)) for p, v in _COMPILED))
+    lowered = text.lower()
+    return float(sum(v * len(p.findall(lowered)) for p, v in _COMPILED))
 
 
 class DomainVader:

@@ -1,12 +1,18 @@
 """Polarity of transcript text in [-1, 1], offline, without torch or scikit-learn.
 
 Input: text of one transcript segment (or any short utterance).
-Output: `PolarityScorer.score(text) -> float` = P(positive) - P(negative) from a 3-class model, a
-continuous, roughly calibrated score that fusion can average; `PolarityScorer.label(p)` maps it to
-"negative" / "neutral" / "positive".
+Output: `PolarityScorer.score(text) -> float` in [-1, 1]:
+
+    polarity = (P(positive) - P(negative)) * (1 - P(neutral))
+
+the expected sentiment on a -1 / 0 / +1 scale, discounted by how likely the text is neutral, so a
+question or a bare fact scores near 0 even when its remaining probability leans one way (this is
+what lets one threshold pair on the polarity reproduce the model's 3-class decisions; see the model
+card). `PolarityScorer.label(p)` maps it to "negative" / "neutral" / "positive";
+`PolarityScorer.probabilities(text)` gives the calibrated class probabilities themselves.
 
 Model (see models/polarity/MODEL_CARD.md): logistic regression over TF-IDF word and char n-grams
-plus plain and contact-center VADER features, trained on airline customer-service tweets and
+plus contact-center VADER features, trained on airline customer-service tweets and
 shipped as plain numpy arrays (`models/polarity/polarity_v1.npz`).
 """
 
@@ -28,14 +34,18 @@ MODEL_FORMAT = 1
 DEFAULT_MODEL_PATH = Path(__file__).resolve().parents[2] / "models" / "polarity" / "polarity_v1.npz"
 LABELS: tuple[str, ...] = ("negative", "neutral", "positive")
 
-LABEL_THRESHOLD = 0.3
-"""label(p): "positive" if p >= +0.3, "negative" if p <= -0.3, else "neutral". The value is the
+LABEL_THRESHOLD = 0.125
+"""label(p): "positive" if p >= +0.125, "negative" if p <= -0.125, else "neutral". The value is the
 threshold that gave the best 5-fold cross-validated macro-F1 on the training part of the airline
 split (models/polarity/train.py prints the table)."""
 
 
 class PolarityModelError(ValueError):
     """The weights file is missing, of another format, or inconsistent."""
+
+
+def polarity_from_probabilities(p_negative: float, p_neutral: float, p_positive: float) -> float:
+    return float(min(1.0, max(-1.0, (p_positive - p_negative) * (1.0 - p_neutral))))
 
 
 def label_from_polarity(polarity: float, threshold: float = LABEL_THRESHOLD) -> str:
@@ -99,11 +109,10 @@ class PolarityScorer:
         return z / z.sum()
 
     def score(self, text: str) -> float:
-        """P(positive) - P(negative), in [-1, 1]; 0.0 for text with no letters or digits."""
+        """(P(pos) - P(neg)) * (1 - P(neutral)), in [-1, 1]; 0.0 for text with no letters or digits."""
         if isinstance(text, str) and not any(ch.isalnum() for ch in text):
             return 0.0
-        p = self.probabilities(text)
-        return float(min(1.0, max(-1.0, p[2] - p[0])))
+        return polarity_from_probabilities(*self.probabilities(text))
 
     def score_many(self, texts: Sequence[str]) -> list[float]:
         return [self.score(t) for t in texts]

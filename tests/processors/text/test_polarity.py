@@ -69,11 +69,12 @@ def test_scores_are_finite_and_within_bounds(scorer):
     assert scorer.score("") == 0.0 and scorer.score("  ?! ") == 0.0
 
 
-def test_polarity_is_probability_difference(scorer):
-    for text in ["I have been on hold for an hour, this is the third time I call", "Thanks, that fixed it!"]:
+def test_polarity_is_neutrality_discounted_probability_difference(scorer):
+    for text in ["I have been on hold for an hour, this is the third time I call", "Thanks, that fixed it!",
+                 "What time does the flight leave?"]:
         p = scorer.probabilities(text)
         assert p.shape == (3,) and abs(p.sum() - 1) < 1e-9 and np.all(p >= 0)
-        assert scorer.score(text) == pytest.approx(p[2] - p[0])
+        assert scorer.score(text) == pytest.approx((p[2] - p[0]) * (1 - p[1]))
 
 
 def test_label_thresholds():
