@@ -48,6 +48,9 @@ def build(model: Path, folds: Path) -> str:
     bench = _load(REPO_ROOT / "bench" / "results" / "emotion.json")
     fold_train = [_load(folds / f"fold{k}.onnx.train.json") for k in range(len(FIXED_FOLDS))]
     cfg = train.get("config", {})
+    import onnx
+
+    net_config = {p.key: p.value for p in onnx.load(str(model)).metadata_props}.get("net_config", "?")
     lines = [
         "# callpulse speech-emotion model",
         "",
@@ -83,8 +86,8 @@ def build(model: Path, folds: Path) -> str:
         "",
         "## Network",
         "",
-        f"Masked 1-D CNN over time (`models/emotion/net.py`): two stride-2 convolutions (100 -> 25 frames/s), "
-        f"{len(train.get('config', {}) and [1,2,3,1])} dilated residual conv blocks with per-frame LayerNorm and masked "
+        f"Masked 1-D CNN over time (`models/emotion/net.py`, config {net_config}): two stride-2 convolutions "
+        "(100 -> 25 frames/s), dilated residual conv blocks with per-frame LayerNorm and masked "
         "squeeze-excitation, attentive statistics pooling (masked), two-layer classifier. Chosen over the seeds' "
         "CNN + BiLSTM + attention because every layer is local in time and free of batch statistics, so padding can be "
         "masked exactly, and it is cheap on one CPU core.",

@@ -45,7 +45,7 @@ AUG_VERSION = "tel-v1"
 
 @dataclass
 class TrainConfig:
-    epochs: int = 40
+    epochs: int = 20
     batch_size: int = 32
     lr: float = 3e-3
     weight_decay: float = 0.05
@@ -53,7 +53,7 @@ class TrainConfig:
     clean_prob: float = 0.35
     crop_prob: float = 0.5
     min_crop_frames: int = 100
-    max_frames: int = 600
+    max_frames: int = 400
     freq_masks: int = 2
     freq_mask_width: int = 8
     time_masks: int = 2
@@ -151,6 +151,7 @@ def train_net(variants: list[list[np.ndarray]], labels: np.ndarray, cfg: TrainCo
     from models.emotion.net import EmotionNet
 
     torch.set_num_threads(cfg.threads)
+    torch.set_flush_denormal(True)
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
     net = EmotionNet(n_mels=n_mels, n_classes=len(EMOTION_LABELS), channels=cfg.channels, dropout=cfg.dropout)
@@ -197,7 +198,7 @@ def train_net(variants: list[list[np.ndarray]], labels: np.ndarray, cfg: TrainCo
             torch.nn.utils.clip_grad_norm_(net.parameters(), 5.0)
             opt.step()
             sched.step()
-            total += float(loss) * len(idx)
+            total += float(loss.detach()) * len(idx)
             correct += int((logits.argmax(1) == y).sum())
             seen += len(idx)
         history.append({"epoch": epoch + 1, "loss": total / seen, "train_acc": correct / seen, "s": time.time() - t0})
