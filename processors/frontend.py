@@ -77,7 +77,9 @@ class FrontEndConfig:
     skip the VAD model (probability 0; the model hears the last skipped window before sound
     resumes). None: off. On sample.flac split to stereo with cafe noise at -60/-50/-40 dBFS on the
     line it lowers DER 14.5/19.7/25.9% -> 11.9/12.9/19.0% (fewer noise-triggered turns) and the
-    stereo front end's CPU by ~25%."""
+    stereo front end's CPU by ~25%. Stereo calls only unless `vad_noise_gate_mono`."""
+    vad_noise_gate_mono: bool = False
+    """Mono calls: the gate measured worse there (DER on trn02 11.6% -> 86%: a lone soft speaker)."""
     hangover_s: float = 0.2
     """Silence that closes a region; turn-end latency is this + 32 ms + one frame."""
     pre_roll_s: float = 0.1
@@ -343,6 +345,8 @@ class FrontEnd:
         raw: list[tuple[int, RawTurn]] = []
         chans = self._channels
         floor, margin = self.config.vad_energy_floor_dbfs, self.config.vad_noise_margin_db
+        if not (self.call.stereo or self.config.vad_noise_gate_mono):
+            margin = None
         n = min(len(c.vad_queue) for c in chans)
         if n and len(chans) > 1:
             probs = speech_probs_multi([c.vad_queue[:n] for c in chans], [c.vad for c in chans], floor, margin)
