@@ -154,7 +154,8 @@ class OnlineClusterer:
         v = _unit(np.asarray(dvector, np.float32)[:DVEC])
         return {i: float(_unit(c[:DVEC]) @ v) for i, c in self.centroids_raw.items()}
 
-    def _nearest(self, raw: np.ndarray) -> int:
+    def nearest(self, raw: np.ndarray) -> int:
+        """The active speaker closest to these features (call-normalised space)."""
         ids = list(self.centroids_raw)
         if len(ids) == 1 or len(self.memory) < 2:
             sims = [float(_unit(self.centroids_raw[i][:DVEC]) @ _unit(raw[:DVEC])) for i in ids]
@@ -172,14 +173,14 @@ class OnlineClusterer:
             label = self.next_id
             self.next_id += 1
         elif not full:
-            return self._nearest(raw)
+            return self.nearest(raw)
         elif len(self.memory) + 1 < self.cfg.min_memory:
             sims = self.similarities(raw)
             if max(sims.values()) < self.cfg.new_speaker_threshold and len(sims) < self.cfg.max_speakers:
                 label = self.next_id
                 self.next_id += 1
             else:
-                label = self._nearest(raw)
+                label = self.nearest(raw)
         else:
             label = -1
         row = raw[None, :].astype(np.float16)
@@ -192,7 +193,7 @@ class OnlineClusterer:
             self.recluster()
             label = self.memory_labels[-1]
             if context is not None and len(self.centroids_raw) > 1:
-                label = self._nearest((raw + np.asarray(context, np.float32)) / 2)
+                label = self.nearest((raw + np.asarray(context, np.float32)) / 2)
         else:
             self._update_centroids()
         return label

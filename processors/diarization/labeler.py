@@ -40,7 +40,12 @@ class DiarizationConfig:
     single_speaker_gap: float = 0.0
     method: str = "spectral"
     smooth_slots: bool = True
-    """Label a slot from its features averaged with the previous slot's (same stretch of speech)."""
+    """Without look-ahead: label a slot from its features averaged with the previous slot's."""
+    lookahead: bool = False
+    """Label a slot once the next one is embedded, from the mean features of the slots before, at
+    and after it (same stretch of speech): a change is placed at the right slot, for one more slot
+    (0.8 s) of latency when a turn ends by a change of speaker. Measured no better on the DER
+    clips (sample 20.2% either way, AMI pooled 60.6% vs 60.7%), so off by default."""
 
     @classmethod
     def from_overrides(cls, overrides: dict | None) -> "DiarizationConfig":
@@ -74,6 +79,8 @@ class SpeakerLabeler:
         self.last_label: int | None = None
         self.prev_feature: np.ndarray | None = None
         """Features of the previous slot of the current stretch of speech (slot smoothing)."""
+        self.pending: tuple[int, np.ndarray, int] | None = None
+        """Look-ahead: (start, features, raw label) of the slot waiting for its successor."""
         self.embeddings = 0
 
     def on_start(self, sample: int) -> None:
@@ -81,9 +88,23 @@ class SpeakerLabeler:
         self.buf = np.zeros(0, np.float32)
         self.last_label = None
         self.prev_feature = None
+        self.pending = None
 
     def _piece(self, a: int, b: int) -> np.ndarray:
         return self.buf[a - self.buf_start:b - self.buf_start]
+
+    def _decide(self, features: list[np.ndarray], fallback: int) -> int:
+        """Label from the mean of neighbouring slots' features, once two speakers are known."""
+        if len(self.clusterer.centroids_raw) < 2:
+            return fallback
+        return self.clusterer.nearest(np.mean(features, axis=0))
+
+    def _emit_pending(self, next_feature: np.ndarray | None) -> tuple[np.ndarray, str]:
+        start, feature, raw = self.pending
+        neighbours = [f for f in (self.prev_feature, feature, next_feature) if f is not None]
+        label = self._decide(neighbours, raw) if self.cfg.lookahead else raw
+        self.prev_feature, self.pending, self.last_label = feature, None, label
+        return self._piece(start, start + self.slot).copy(), label_name(label)
 
     def on_audio(self, audio: np.ndarray) -> list[tuple[np.ndarray, str]]:
         self.buf = np.concatenate([self.buf, np.asarray(audio, np.float32)])
@@ -99,31 +120,48 @@ class SpeakerLabeler:
         self.embeddings += len(starts)
         out = []
         for s, e in zip(starts, emb):
-            context = self.prev_feature if self.cfg.smooth_slots else None
-            self.last_label = self.clusterer.assign(e, full=True, context=context)
-            self.prev_feature = e
-            out.append((self._piece(s, s + self.slot).copy(), label_name(self.last_label)))
+            if self.cfg.lookahead:
+                raw = self.clusterer.assign(e, full=True)
+                if self.pending is not None:
+                    out.append(self._emit_pending(e))
+                self.pending = (s, e, raw)
+            else:
+                context = self.prev_feature if self.cfg.smooth_slots else None
+                self.last_label = self.clusterer.assign(e, full=True, context=context)
+                self.prev_feature = e
+                out.append((self._piece(s, s + self.slot).copy(), label_name(self.last_label)))
         self.labeled = starts[-1] + self.slot
         self._trim()
         return out
 
     def on_end(self, sample: int) -> list[tuple[np.ndarray, str]]:
         end = self.buf_start + len(self.buf)
-        if end <= self.labeled:
-            return []
-        rest = self._piece(self.labeled, end).copy()
-        if self.last_label is not None and len(rest) < self.tail_reuse:
-            label = self.last_label
-        else:
+        out = []
+        rest = self._piece(self.labeled, end).copy() if end > self.labeled else None
+        tail_feature = None
+        tail_raw = None
+        if rest is not None and (len(rest) >= self.tail_reuse or (self.pending is None and self.last_label is None)):
             context = self._piece(max(self.region_start, end - EMBED_WINDOW), end)
             full = end - self.region_start >= EMBED_WINDOW
-            e = speaker_features(fit_window(context)[None, :])[0]
+            tail_feature = speaker_features(fit_window(context)[None, :])[0]
             self.embeddings += 1
-            label = self.clusterer.assign(e, full=full)
+            tail_raw = self.clusterer.assign(tail_feature, full=full)
+        if self.pending is not None:
+            out.append(self._emit_pending(tail_feature))
+        if rest is not None:
+            if tail_feature is None:
+                label = self.last_label
+            elif self.cfg.lookahead:
+                label = self._decide([f for f in (self.prev_feature, tail_feature) if f is not None], tail_raw)
+            else:
+                label = tail_raw
+            out.append((rest, label_name(label)))
+            self.last_label = label
         self.labeled = end
         self.buf = np.zeros(0, np.float32)
         self.buf_start = end
-        return [(rest, label_name(label))]
+        self.prev_feature = None
+        return out
 
     def _trim(self) -> None:
         drop = max(0, self.labeled - EMBED_WINDOW - self.buf_start)
@@ -140,13 +178,15 @@ class SpeakerLabeler:
 
     @property
     def pending_samples(self) -> int:
-        return max(0, self.buf_start + len(self.buf) - self.labeled)
+        first = self.pending[0] if self.pending is not None else self.labeled
+        return max(0, self.buf_start + len(self.buf) - first)
 
     def to_state(self) -> dict:
         return {"clusterer": self.clusterer.to_state(), "roles": self.roles.to_state(),
                 "region_start": self.region_start, "buf": self.buf, "buf_start": self.buf_start,
                 "labeled": self.labeled, "last_label": self.last_label, "embeddings": self.embeddings,
-                "prev_feature": self.prev_feature}
+                "prev_feature": self.prev_feature,
+                "pending": None if self.pending is None else [self.pending[0], self.pending[1], self.pending[2]]}
 
     def load_state(self, st: dict) -> None:
         self.clusterer.load_state(st["clusterer"])
@@ -157,3 +197,5 @@ class SpeakerLabeler:
         self.embeddings = int(st["embeddings"])
         prev = st.get("prev_feature")
         self.prev_feature = None if prev is None else np.asarray(prev, np.float32)
+        pend = st.get("pending")
+        self.pending = None if pend is None else (int(pend[0]), np.asarray(pend[1], np.float32), int(pend[2]))

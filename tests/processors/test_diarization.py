@@ -96,6 +96,28 @@ def test_mono_turns_do_not_depend_on_frame_size(sample):
     assert runs[0] == runs[1] and len(runs[0]) >= 3
 
 
+def test_lookahead_mode_resumes_exactly(sample):
+    x, _ = sample
+    x = x[: 16000 * 20]
+    from processors.frontend import FrontEndConfig
+
+    cfg = FrontEndConfig(diarization={"lookahead": True})
+    fe = FrontEnd(CallInfo("m", stereo=False), cfg)
+    ref = []
+    for f in frames_from_clip("m", x[None, :], 20):
+        ref += fe.push(f)
+    ref += fe.flush()
+    fe = FrontEnd(CallInfo("m", stereo=False), cfg)
+    got = []
+    for i, f in enumerate(frames_from_clip("m", x[None, :], 20)):
+        got += fe.push(f)
+        if i % 37 == 0:
+            fe = FrontEnd.from_state_bytes(fe.state_bytes())
+    got += fe.flush()
+    assert len(ref) >= 3
+    assert [(t.speaker, t.start_s, t.end_s) for t in got] == [(t.speaker, t.start_s, t.end_s) for t in ref]
+
+
 def test_bad_voiceprint_falls_back_to_first_speaker(sample):
     x, _ = sample
     fe = FrontEnd(CallInfo("m", stereo=False, agent_voiceprint=(1.0, 2.0, 3.0)))
