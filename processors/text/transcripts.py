@@ -3,7 +3,8 @@
 Input: JSON, either a list of segment objects or {"call_id": ..., "segments": [...]}; each segment:
 
     {"speaker": "customer" | "agent",   # or "channel": 0 | 1 (mapped with agent_channel)
-     "start": 12.3, "end": 15.0,        # seconds since the call started (event time)
+     "start": 12.3, "end": 15.0,        # seconds since the call started (event time);
+                                        # "start_s" / "end_s" are accepted as the same keys
      "text": "I want a refund",
      "is_final": true,                  # optional, default true; false = interim hypothesis
      "segment_id": "..."}               # optional; a deterministic id is made when absent
@@ -34,6 +35,8 @@ class TranscriptError(ValueError):
 
 
 def _number(seg: dict, key: str, where: str) -> float:
+    if key not in seg and f"{key}_s" in seg:
+        key = f"{key}_s"
     value = seg.get(key)
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
         raise TranscriptError(f"{where}: '{key}' must be a finite number of seconds, got {value!r}")

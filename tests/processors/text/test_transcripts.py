@@ -43,6 +43,11 @@ def test_object_format_and_agent_channel(tmp_path):
         load_transcript_json(path, "other")
 
 
+def test_start_s_end_s_keys_are_accepted():
+    segs = parse_transcript([{"speaker": "customer", "start_s": 1.5, "end_s": 2.5, "text": "hello"}], "c")
+    assert (segs[0].start_s, segs[0].end_s) == (1.5, 2.5)
+
+
 def test_interim_superseded_by_overlapping_final_and_empty_text_dropped():
     segs = parse_transcript([
         {"speaker": "customer", "start": 1.0, "end": 2.0, "text": "I want a ref", "is_final": False},
