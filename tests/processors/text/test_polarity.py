@@ -11,8 +11,8 @@ from models.polarity.data import AIRLINE_CSV, LABELS, UCI_CSV, airline_split, lo
 from processors.text.lexicon import DomainVader
 from processors.text.ngrams import char_wb_ngrams, word_ngrams, WORD_TOKEN_PATTERN
 from processors.text.normalize import normalize_text
-from processors.text.polarity import (LABEL_THRESHOLD, PolarityModelError, PolarityScorer,
-                                      load_default_scorer)
+from processors.text.polarity import (CHUNK_CHARS, LABEL_THRESHOLD, MAX_TEXT_CHARS, PolarityModelError,
+                                      PolarityScorer, load_default_scorer, split_chunks)
 from tests.conftest import require_data
 
 
@@ -75,6 +75,23 @@ def test_polarity_is_neutrality_discounted_probability_difference(scorer):
         p = scorer.probabilities(text)
         assert p.shape == (3,) and abs(p.sum() - 1) < 1e-9 and np.all(p >= 0)
         assert scorer.score(text) == pytest.approx((p[2] - p[0]) * (1 - p[1]))
+
+
+def test_long_text_is_scored_in_chunks_and_capped(scorer):
+    sentences = [r.text for r in load_labelled(require_data(*UCI_CSV)) if r.label == "negative"][:400]
+    long_text = " ".join(sentences)
+    assert len(long_text) > MAX_TEXT_CHARS
+    p = scorer.probabilities(long_text)
+    assert abs(p.sum() - 1) < 1e-9 and scorer.score(long_text) < 0  # a wall of complaints stays negative
+    assert np.allclose(p, scorer.probabilities(long_text[-MAX_TEXT_CHARS:]))
+    assert -1.0 <= scorer.score("x" * 100_000) <= 1.0  # one giant token: cut, not choked on
+
+
+def test_split_chunks_keeps_every_character_within_the_limit():
+    text = " ".join(r.text for r in load_labelled(require_data(*UCI_CSV))[:50]) + " " + "y" * 1000
+    chunks = split_chunks(text)
+    assert all(0 < len(c) <= CHUNK_CHARS for c in chunks)
+    assert "".join("".join(c.split()) for c in chunks) == "".join(text.split())
 
 
 def test_label_thresholds():
