@@ -12,6 +12,7 @@ Accuracy and speed: bench/bench_asr.py (bench/results/asr.json).
 from __future__ import annotations
 
 import threading
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -91,3 +92,9 @@ class Transcriber:
             out.append(TranscriptSegment(call_id=call_id, segment_id=f"{call_id}:{speaker}:asr:{round(start * 1000):09d}",
                                          speaker=speaker, start_s=start, end_s=end, text=text, is_final=True))
         return out
+
+
+@lru_cache(maxsize=1)
+def load_default_transcriber() -> Transcriber:
+    """One shared transcriber per process (loading the model takes ~1.5 s; decoding is serialised)."""
+    return Transcriber()
