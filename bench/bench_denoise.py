@@ -19,6 +19,7 @@ import argparse
 import json
 import sys
 import time
+import zlib
 from collections import defaultdict
 from pathlib import Path
 
@@ -132,7 +133,8 @@ def sisdr_table(clips, n_clips: int, denoisers, rng) -> dict:
 
 
 def read_folds(folder: Path) -> list[tuple[Path, set[str]]]:
-    """[(model path, held-out speaker keys)] from build/folds (lenient about folds.json's layout)."""
+    """[(model path, held-out speaker keys)] from build/folds (lenient about folds.json's layout);
+    the model may not exist yet (audio can be prepared before the fold models are trained)."""
     spec = json.loads((folder / "folds.json").read_text())
     entries = spec.get("folds", spec) if isinstance(spec, dict) else spec
     if isinstance(entries, dict):
@@ -147,31 +149,59 @@ def read_folds(folder: Path) -> list[tuple[Path, set[str]]]:
             speakers, model = entry, folder / f"fold{k}.onnx"
         if not model.is_absolute():
             model = folder / model.name
-        if model.exists():
-            out.append((model, {str(s) for s in speakers}))
+        out.append((model, {str(s) for s in speakers}))
     return out
 
 
-def emotion_table(clips, per_fold: int, denoisers, rng) -> dict:
-    from processors.emotion.model import EmotionModel
+def _conditions_audio(clip, pool, noises, denoisers, cache: Path | None) -> dict:
+    """Every (denoiser, condition) version of one clip; cached as .npz when `cache` is given.
+    Mixing is seeded by the clip's name, so cached and fresh runs give the same audio."""
+    name = f"{clip.speaker_key.replace(':', '_')}_{clip.path.stem}.npz"
+    if cache is not None and (cache / name).exists():
+        with np.load(cache / name) as z:
+            stored = {tuple(k.split("|")): z[k] for k in z.files}
+        if all((d, c) in stored for d in denoisers for c in ["clean"] + [f"{n}@{s}" for n in NOISES for s in SNRS]):
+            return stored
+    rng = np.random.default_rng(zlib.crc32(name.encode()))
+    clean = load_audio(clip.path).samples
+    babble = babble_for(clip, pool, rng, len(clean))
+    audios: dict = {}
+    for noise, snr in conditions():
+        noisy = clean if noise is None else mix(clean, babble if noise == "babble" else noises[noise], snr, rng)
+        key = "clean" if noise is None else f"{noise}@{snr}"
+        probs = vad_probs(noisy)
+        for d in denoisers:
+            audios[(d, key)] = noisy if d == "off" else denoise(d, noisy, probs)[0]
+    if cache is not None:
+        cache.mkdir(parents=True, exist_ok=True)
+        np.savez(cache / name, **{"|".join(k): v.astype(np.float32) for k, v in audios.items()})
+    return audios
+
+
+def emotion_table(clips, per_fold: int, denoisers, cache: Path | None = None, prepare_only: bool = False) -> dict:
     from processors.types import EMOTION_LABELS
 
     noises = load_noises()
     folds_dir = REPO / "build" / "folds"
     folds = read_folds(folds_dir) if (folds_dir / "folds.json").exists() else []
-    honest = bool(folds)
-    if not honest:
+    honest = bool(folds) and (prepare_only or all(m.exists() for m, _ in folds))
+    if folds and not honest:
+        missing = [str(m) for m, _ in folds if not m.exists()]
+        print(f"fold models missing ({', '.join(missing)}): scoring with the shipped model instead", file=sys.stderr)
+    if folds and not honest:  # same held-out clips, scored by the shipped model
+        folds = [(None, held) for _, held in folds]
+    if not folds:
         folds = [(None, {c.speaker_key for c in clips})]
     correct: dict = defaultdict(lambda: defaultdict(list))
     per_class: dict = defaultdict(lambda: defaultdict(lambda: defaultdict(list)))
     scored = 0
-    for model_path, held in folds:
-        model = EmotionModel(model_path)
+    pool = [c for c in clips if c.corpus in ("ravdess", "savee", "emodb")]
+    for fold_no, (model_path, held) in enumerate(folds):
         mine = [c for c in clips if c.speaker_key in held or c.speaker in held]
         if not mine:
             continue
-        # stratified by label so every class is present
-        by_label = defaultdict(list)
+        rng = np.random.default_rng(1000 + fold_no)
+        by_label = defaultdict(list)  # stratified by label so every class is present
         for c in mine:
             by_label[c.label].append(c)
         take = []
@@ -179,24 +209,22 @@ def emotion_table(clips, per_fold: int, denoisers, rng) -> dict:
         for label in sorted(by_label):
             group = by_label[label]
             idx = rng.choice(len(group), size=min(quota, len(group)), replace=False)
-            take.extend(group[int(i)] for i in idx)
-        pool = [c for c in clips if c.corpus in ("ravdess", "savee", "emodb")]
+            take.extend(group[int(i)] for i in sorted(idx))
+        model = None
+        if not prepare_only:
+            from processors.emotion.model import EmotionModel
+
+            model = EmotionModel(model_path)
         for clip in take:
-            clean = load_audio(clip.path).samples
-            babble = babble_for(clip, pool, rng, len(clean))
-            audios: dict = {}
-            for noise, snr in conditions():
-                noisy = clean if noise is None else mix(clean, babble if noise == "babble" else noises[noise], snr, rng)
-                key = "clean" if noise is None else f"{noise}@{snr}"
-                probs = vad_probs(noisy)
-                for name in denoisers:
-                    audios[(name, key)] = noisy if name == "off" else denoise(name, noisy, probs)[0]
-            keys = list(audios)
+            audios = _conditions_audio(clip, pool, noises, denoisers, cache)
+            if model is None:
+                continue
+            keys = [(d, k) for d in denoisers for k in ["clean"] + [f"{n}@{s}" for n in NOISES for s in SNRS]]
             results = model.score([audios[k] for k in keys])
-            for (name, key), res in zip(keys, results):
+            for (d, key), res in zip(keys, results):
                 ok = res.label == clip.label
-                correct[name][key].append(ok)
-                per_class[name][key][clip.label].append(ok)
+                correct[d][key].append(ok)
+                per_class[d][key][clip.label].append(ok)
             scored += 1
     acc = {n: {k: float(np.mean(v)) for k, v in conds.items()} for n, conds in correct.items()}
     ua = {n: {k: float(np.mean([np.mean(v) for v in cls.values()])) for k, cls in conds.items()}
@@ -207,8 +235,8 @@ def emotion_table(clips, per_fold: int, denoisers, rng) -> dict:
             table[name]["noisy_mean"] = float(np.mean([table[name][k] for k in noisy_keys]))
     return {"honest_speaker_held_out": honest, "folds": len(folds), "clips": scored,
             "accuracy": acc, "unweighted_accuracy": ua,
-            "model": "build/folds/fold{k}.onnx on held-out speakers" if honest else
-            "shipped models/emotion/emotion.onnx on clips it was trained on (optimistic; no fold models found)",
+            "model": "build/folds/fold{k}.onnx, each on its held-out speakers" if honest else
+            "shipped models/emotion/emotion.onnx on clips it was trained on (optimistic: fold models not found)",
             "labels": list(EMOTION_LABELS)}
 
 
@@ -227,6 +255,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--denoisers", nargs="*", default=list(DENOISERS))
     parser.add_argument("--skip-emotion", action="store_true")
     parser.add_argument("--sisdr-from", type=Path, help="reuse the SI-SDR table of an earlier run's JSON")
+    parser.add_argument("--cache", type=Path, default=REPO / "build" / "denoise_cache",
+                        help="noisy/denoised audio per clip (build/ is not committed)")
+    parser.add_argument("--prepare-only", action="store_true", help="only make the noisy/denoised audio (no model needed)")
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "denoise.json")
     args = parser.parse_args(argv)
     rng = np.random.default_rng(0)
@@ -238,7 +269,10 @@ def main(argv: list[str] | None = None) -> int:
     print_table(f"SI-SDR improvement, dB ({result['sisdr']['clips']} clips; 'clean' = output SI-SDR on clean input)",
                 result["sisdr"]["si_sdr_improvement_db"], "{:+.1f}")
     if not args.skip_emotion:
-        result["emotion"] = emotion_table(clips, args.clips_per_fold, args.denoisers, rng)
+        result["emotion"] = emotion_table(clips, args.clips_per_fold, args.denoisers, args.cache, args.prepare_only)
+        if args.prepare_only:
+            print(f"prepared audio in {args.cache}")
+            return 0
         e = result["emotion"]
         print(f"\nEmotion model: {e['model']}; {e['clips']} clips, {e['folds']} folds")
         print_table("7-class accuracy", e["accuracy"], "{:.3f}")
