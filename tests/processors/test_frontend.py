@@ -194,3 +194,26 @@ def test_empty_recording_file():
     x = load_audio(folder / "empty.flac").samples
     turns, fe = run(CallInfo("e", stereo=False), frames_from_clip("e", x, 20))
     assert turns == [] and fe.stats.rejected_frames == 0
+
+
+def test_random_garbage_only_ever_raises_frame_error():
+    """Fuzz: random encodings, rates, channels, seqs and payloads. Nothing but FrameError escapes,
+    and a good frame still goes through afterwards."""
+    rng = np.random.default_rng(3)
+    for stereo in (True, False):
+        call = CallInfo("fz", stereo=stereo)
+        fe = FrontEnd(call)
+        for _ in range(400):
+            payload = rng.integers(0, 256, int(rng.integers(0, 2000)), dtype=np.uint8).tobytes()
+            frame = AudioFrame(
+                call_id=str(rng.choice(["fz", "fz", "other"])), channel=int(rng.integers(-1, 3)),
+                seq=int(rng.integers(-2, 60)), capture_ts_ms=int(rng.integers(-100, 10_000)),
+                sample_rate=int(rng.choice([8000, 16000, 44100, 48000, 22050])),
+                encoding=str(rng.choice(["pcm_s16le", "mulaw", "alaw", "opus"])), payload=payload)
+            try:
+                fe.push(frame)
+            except FrameError:
+                pass
+        fe.flush()
+        data = fe.state_bytes()
+        assert FrontEnd.from_state_bytes(data).stats.frames == fe.stats.frames
