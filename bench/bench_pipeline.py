@@ -117,8 +117,6 @@ def pct(xs, q):
 
 
 def run_step(broker: TansuBroker, kind: str, n: int, work: Path, stagger_s: float, frame_ms: float) -> dict:
-    from processors.escalation import EscalationConfig
-
     tag = f"{kind}{n}-f{int(frame_ms)}-{int(time.time())}"
     p = LocalPipeline(work / tag, {"topic_prefix": f"bench.{tag}.", "app_id": f"bench-{tag}", "partitions": 4,
                                    "idle_call_timeout_s": 120.0})

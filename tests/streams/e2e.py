@@ -47,7 +47,7 @@ def replay(pipeline: LocalPipeline, calls, speed: float = 0.0):
     return asyncio.run(_replay(pipeline.settings, calls, speed=speed))
 
 
-def offline(call, model) -> "OfflineResult":
+def offline(call, model):
     from processors.offline import analyze_samples
 
     return analyze_samples(call.call_id, call.samples, model, stereo=call.stereo,
