@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import time
 from pathlib import Path
 
@@ -31,8 +32,6 @@ from processors.text.ngrams import char_wb_ngrams, word_ngrams, WORD_TOKEN_PATTE
 from processors.text.normalize import model_text, normalize_text
 from processors.text.polarity import (LABEL_THRESHOLD, MODEL_FORMAT, PolarityScorer, label_from_polarity,
                                       polarity_from_probabilities)
-
-import re
 
 WORD_RANGE = (1, 2)
 CHAR_RANGE = (2, 5)
