@@ -4,7 +4,8 @@ A turn is delivered only when it ends, so downstream stages cannot know on their
 started, that time moved on without anyone speaking (windows must still close), or that it ended.
 The frames stage therefore sends, on the call's partition and in order with its turns:
   started  {call_event record}   the call's facts (agent id, queue, start time)
-  progress {t}                   every turn *starting* before t has been sent
+  progress {t}                   no turn still to come starts before t - the chain's allowed
+                                 lateness (so windows ending by then may close)
   ended    {t, reason}           the call is over at event time t; flush everything
 
 Format: b"CPCTL1" + JSON. `schemas.codec` events start with the byte 0xCB, so a reader tells them

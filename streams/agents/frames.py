@@ -40,6 +40,7 @@ log = logging.getLogger(__name__)
 
 BYTES_PER_SAMPLE = {"pcm_s16le": 2, "mulaw": 1, "alaw": 1}
 PROGRESS_EVERY_S = 0.5
+PROGRESS_MARGIN_S = 1.0
 MAX_PENDING_AT_CHECKPOINT_S = 1.5
 _LEN = struct.Struct(">I")
 ENDED_MARKER = b"ENDED"
@@ -121,6 +122,9 @@ class FramesStage:
             partitions=self.settings.partitions,
         )
         self.turns_topic = pipeline.topics["turns"]
+        from streams.agents.chain import chain_config
+
+        self.lateness_s = chain_config(self.settings.thresholds).escalation.allowed_lateness_s
         self._restored_scan_done = False
         self._lock = asyncio.Lock()
 
@@ -255,10 +259,16 @@ class FramesStage:
         await self._send(turn.call_id, encode("speech_turn", turn_to_record(turn)))
 
     async def _maybe_progress(self, call: LiveCall) -> None:
+        """Tell the chain how far the call's audio has gone, so windows close without waiting for the
+        next turn. The chain closes windows `allowed_lateness_s` behind the progress, so a turn still
+        held by the front end (it starts at most `pending_audio_s` before the decoded audio) is not late
+        as long as the progress stays within the lateness of its start: progress = audio time minus
+        whatever of the front end's hold-back (plus a margin) exceeds the lateness."""
         audio_s = call.audio_s
         if audio_s - call.last_progress_s < PROGRESS_EVERY_S:
-            return  # cheap test first: pending_audio_s is not free and safe <= audio_s
-        safe = audio_s - call.fe.pending_audio_s
+            return  # cheap test first: pending_audio_s is not free and the progress is <= audio_s
+        hold_s = max(0.0, call.fe.pending_audio_s + PROGRESS_MARGIN_S - self.lateness_s)
+        safe = audio_s - hold_s
         if safe - call.last_progress_s >= PROGRESS_EVERY_S:
             call.last_progress_s = safe
             await self._send(call.info.call_id, encode_control(Control(PROGRESS, call.info.call_id, safe)))

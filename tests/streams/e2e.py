@@ -68,6 +68,7 @@ def offline_counts(result) -> dict:
         "customer_turns": summary.customer_turns,
         "agent_turns": summary.agent_turns,
         "summary_alerts": summary.alerts,
+        "late_events": summary.late_events_dropped,
     }
 
 
@@ -77,9 +78,10 @@ def store_counts(p: LocalPipeline, call_id: str) -> dict:
     assert turns == distinct, "a turn counted twice after FINAL"
     windows, upset = q("SELECT count(), countIf(upset) FROM callpulse.windows FINAL WHERE call_id = '$CALL'")[0]
     alerts = [r[0] for r in q("SELECT alert_id FROM callpulse.alerts FINAL WHERE call_id = '$CALL' ORDER BY alert_id")]
-    row = q("SELECT customer_turns, agent_turns, alerts FROM callpulse.calls FINAL WHERE call_id = '$CALL'")[0]
+    row = q("SELECT customer_turns, agent_turns, alerts, late_events_dropped FROM callpulse.calls FINAL "
+            "WHERE call_id = '$CALL'")[0]
     return {"turns": turns, "windows": windows, "upset_windows": upset, "alerts": alerts,
-            "customer_turns": row[0], "agent_turns": row[1], "summary_alerts": row[2]}
+            "customer_turns": row[0], "agent_turns": row[1], "summary_alerts": row[2], "late_events": row[3]}
 
 
 def wait_summary(p: LocalPipeline, call_id: str, timeout_s: float = 120.0, reason: str | None = None) -> list:
