@@ -15,7 +15,10 @@ turns whatever the frame sizes. All per-call state is plain arrays: `state_bytes
 Bad input never raises anything but `FrameError`, and only for the frame at fault:
 * odd PCM byte length, unknown encoding, unsupported or changed sample rate or encoding, wrong
   call id or channel: `FrameError`; the frame is discarded and its place in the sequence is later
-  treated as a lost frame (silence of its duration), so later times stay right.
+  treated as a lost frame (silence of its duration), so later times stay right. A rate or
+  encoding that changes mid-call is not followed: every frame at the new rate is refused (each a
+  FrameError naming both rates) until the old one comes back; a platform that really switches
+  must start a new call.
 * missing seq numbers: frames wait up to `reorder_window` frames for the missing one, then the
   gap is declared, counted (`stats.gaps`, `stats.missing_frames`, `stats.concealed_s`) and filled
   with silence of the duration the capture timestamps say. Duplicates and frames arriving after
