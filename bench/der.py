@@ -8,7 +8,8 @@ NIST md-eval. Collar: +-`collar` seconds around every reference segment boundary
 Hypothesis: the mono clip fed frame by frame (20 ms PCM16) through `FrontEnd`; speaker = the
 cluster label each turn was emitted with (not roles).
 
-    python -m bench.der [--data DIR] [--frame-ms 20]   -> prints the table, writes bench/results/der.json
+    python -m bench.der [--data DIR] [--frame-ms 20] [--set max_speakers=4 ...]
+    -> prints the table, writes bench/results/der.json
 """
 
 from __future__ import annotations
@@ -157,15 +158,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--frame-ms", type=float, default=20)
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "results" / "der.json")
     parser.add_argument("--clips", nargs="*")
+    parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
+                        help="diarization overrides, e.g. max_speakers=4 cepstral_weight=10")
     args = parser.parse_args(argv)
-    results = evaluate(args.data, args.frame_ms, clips=args.clips)
+    from processors.frontend import FrontEndConfig
+
+    overrides = {k: json.loads(v) for k, v in (item.split("=", 1) for item in args.set)}
+    results = evaluate(args.data, args.frame_ms, FrontEndConfig(diarization=overrides), clips=args.clips)
+    results["_settings"] = {"frame_ms": args.frame_ms, "diarization_overrides": overrides}
     print(f"{'clip':8} {'spk':>3} {'hyp':>3} {'DER':>7} {'miss':>6} {'FA':>6} {'conf':>6} {'DER.25':>7}  ms/s")
     for name, r in results.items():
+        if name.startswith("_"):
+            continue
         a, b = r["no_collar"], r["collar_0.25"]
         t = a["total"] or 1
         print(f"{name:8} {a['ref_speakers']:>3} {a['hyp_speakers']:>3} {100*a['der']:6.1f}% {100*a['missed']/t:5.1f}% "
               f"{100*a['false_alarm']/t:5.1f}% {100*a['confusion']/t:5.1f}% {100*b['der']:6.1f}%  {r['cpu_ms_per_s']:.1f}")
-    ami = [r for n, r in results.items() if n != "sample"]
+    ami = [r for n, r in results.items() if n != "sample" and not n.startswith("_")]
     if ami:
         for key in ("no_collar", "collar_0.25"):
             tot = sum(r[key]["total"] for r in ami)
