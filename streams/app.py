@@ -1,7 +1,7 @@
 """Faust app factory: one worker process runs every stage for the partitions it owns.
 
 Input: `Settings`. Output: `Pipeline` (the Faust app, its topics, shared helpers), with the agents of
-`streams/agents/` registered: frames -> scoring -> chain -> sink, plus the idle-call timer and the
+`streams/agents/` registered: frames -> scoring -> chain -> sink, plus the idle-call timer (lifecycle.py) and the
 web views (`POST /sql`, `GET /stats`).
 
 State: Faust tables backed by changelog topics (store "memory://", rebuilt from the changelog on
@@ -95,9 +95,10 @@ def create_app(settings: Settings, *, web_port: int | None = None) -> Pipeline:
     pipeline = Pipeline(app, settings, topics)
 
     from streams import web
-    from streams.agents import chain, frames, scoring, sink
+    from streams.agents import chain, frames, lifecycle, scoring, sink
 
     frames.register(pipeline)
+    lifecycle.register(pipeline)
     scoring.register(pipeline)
     chain.register(pipeline)
     sink.register(pipeline)

@@ -349,11 +349,4 @@ def register(pipeline) -> FramesStage:
         async for event in stream.noack().events():
             await stage.handle(event)
 
-    @app.timer(pipeline.settings.idle_check_interval_s, name="idle-calls")
-    async def idle_calls():
-        try:
-            await stage.close_idle_calls()
-        except Exception:  # an exception in a Faust timer would stop the worker
-            log.exception("idle-call check failed")
-
     return stage
