@@ -12,7 +12,7 @@ cafe noise at -50 dBFS to both sides, as on a real line), as is for the mono run
 `--repeat` times. CPU figures are the process time of this process only, but this machine is shared:
 expect +-20% between runs.
 
-    python -m bench.bench_frontend [--repeat 3]   -> prints, writes bench/results/frontend.json
+    python -m bench.bench_frontend [--repeat 3] [--runs 3]   -> prints, writes bench/results/frontend.json
 """
 
 from __future__ import annotations
@@ -44,6 +44,14 @@ def stereo_from_rttm(x: np.ndarray) -> np.ndarray:
         a, b = int(float(start) * 16000), int((float(start) + float(dur)) * 16000)
         chans[speakers.index(spk) % 2, a:b] = x[a:b]
     return chans
+
+
+def best_of(runs: int, call: CallInfo, frames, frame_ms: float, config: FrontEndConfig) -> dict:
+    """The run with the least CPU: the machine is shared, the minimum is the least disturbed."""
+    results = [measure(call, frames, frame_ms, config) for _ in range(max(1, runs))]
+    best = min(results, key=lambda r: r["cpu_ms_per_audio_s"])
+    best["cpu_ms_per_audio_s_all_runs"] = [round(r["cpu_ms_per_audio_s"], 2) for r in results]
+    return best
 
 
 def measure(call: CallInfo, frames, frame_ms: float, config: FrontEndConfig) -> dict:
@@ -78,7 +86,8 @@ def measure(call: CallInfo, frames, frame_ms: float, config: FrontEndConfig) -> 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--repeat", type=int, default=3, help="the call is this many copies of sample.flac")
+    parser.add_argument("--runs", type=int, default=3, help="runs per configuration; the least CPU is kept")
     parser.add_argument("--frame-ms", type=float, default=20.0)
     parser.add_argument("--denoisers", nargs="*", default=["off", "spectral_gate", "dtln"])
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "frontend.json")
@@ -90,12 +99,16 @@ def main(argv: list[str] | None = None) -> int:
     stereo = stereo_from_rttm(load_audio(DATA / "sample.flac").samples)
     stereo = np.tile(stereo, (1, args.repeat))
     results: dict = {"call": f"sample.flac x{args.repeat}", "frame_ms": args.frame_ms}
+    # a worker has its ONNX sessions and tables loaded already: warm them up outside the timing
+    warm = load_audio(DATA / "sample.flac").samples[16000 * 6:16000 * 12]
+    for call in (CallInfo("warm", stereo=False), CallInfo("warm", stereo=True)):
+        measure(call, list(frames_from_clip("warm", np.stack([warm] * (2 if call.stereo else 1)), 20)), 20, FrontEndConfig())
     stereo_call = CallInfo("bench-stereo", stereo=True)
     for enc, rate in (("mulaw", 8000), ("pcm_s16le", 16000)):
         frames = list(frames_from_clip("bench-stereo", stereo, args.frame_ms, enc, rate))
         for name in args.denoisers:
             try:
-                r = measure(stereo_call, frames, args.frame_ms, FrontEndConfig(denoiser=name))
+                r = best_of(args.runs, stereo_call, frames, args.frame_ms, FrontEndConfig(denoiser=name))
             except Exception as exc:  # e.g. DTLN weights not installed
                 r = {"error": str(exc)}
             results[f"stereo_{enc}_{rate}_denoise_{name}"] = r
@@ -104,9 +117,9 @@ def main(argv: list[str] | None = None) -> int:
     noise = np.tile(noise, -(-stereo.shape[1] // len(noise)))[: stereo.shape[1]]
     noisy = (stereo + 10 ** (-50 / 20) * noise / np.sqrt(np.mean(noise ** 2))).astype(np.float32)
     frames = list(frames_from_clip("bench-stereo", noisy, args.frame_ms, "mulaw", 8000))
-    results["stereo_mulaw_8000_line_noise_denoise_off"] = measure(stereo_call, frames, args.frame_ms, FrontEndConfig())
+    results["stereo_mulaw_8000_line_noise_denoise_off"] = best_of(args.runs, stereo_call, frames, args.frame_ms, FrontEndConfig())
     mono_frames = list(frames_from_clip("bench-mono", x[None, :], args.frame_ms))
-    results["mono_pcm_s16le_16000_diarized"] = measure(CallInfo("bench-mono", stereo=False), mono_frames,
+    results["mono_pcm_s16le_16000_diarized"] = best_of(args.runs, CallInfo("bench-mono", stereo=False), mono_frames,
                                                       args.frame_ms, FrontEndConfig())
     print(f"{'run':45} {'ms CPU / s':>10} {'turns':>6} {'lat.mean':>9} {'lat.max':>8} {'voiced.max':>10}")
     for name, r in results.items():

@@ -42,14 +42,37 @@ def embedder_session() -> ort.InferenceSession:
     return _SESSION
 
 
+def _slaney_mel_filterbank(sr: int = 16000, n_fft: int = N_FFT, n_mels: int = N_MELS) -> np.ndarray:
+    """librosa.filters.mel(sr, n_fft, n_mels) (Slaney scale and area norm, its defaults), in numpy,
+    so the runtime never imports librosa (its import alone costs ~1 s of CPU)."""
+    f_sp, min_log_hz, min_log_mel, logstep = 200.0 / 3, 1000.0, 15.0, np.log(6.4) / 27.0
+
+    def hz_to_mel(f):
+        f = np.asarray(f, np.float64)
+        return np.where(f >= min_log_hz, min_log_mel + np.log(np.maximum(f, 1e-10) / min_log_hz) / logstep, f / f_sp)
+
+    def mel_to_hz(m):
+        m = np.asarray(m, np.float64)
+        return np.where(m >= min_log_mel, min_log_hz * np.exp(logstep * (m - min_log_mel)), f_sp * m)
+
+    mel_f = mel_to_hz(np.linspace(hz_to_mel(0.0), hz_to_mel(sr / 2.0), n_mels + 2))
+    fft_f = np.linspace(0, sr / 2.0, 1 + n_fft // 2)
+    fdiff = np.diff(mel_f)
+    ramps = mel_f[:, None] - fft_f[None, :]
+    lower = -ramps[:-2] / fdiff[:-1, None]
+    upper = ramps[2:] / fdiff[1:, None]
+    weights = np.maximum(0.0, np.minimum(lower, upper))
+    weights *= (2.0 / (mel_f[2:n_mels + 2] - mel_f[:n_mels]))[:, None]
+    return weights.astype(np.float32)
+
+
 @lru_cache(maxsize=1)
 def _analysis() -> tuple[np.ndarray, np.ndarray]:
-    import librosa
+    from scipy.signal import get_window
 
     window = np.zeros(N_FFT, np.float32)
-    window[(N_FFT - 400) // 2:(N_FFT - 400) // 2 + 400] = librosa.filters.get_window("hamming", 400, fftbins=True)
-    mel = librosa.filters.mel(sr=16000, n_fft=N_FFT, n_mels=N_MELS).astype(np.float32)  # (40, 257)
-    return window, np.ascontiguousarray(mel.T)
+    window[(N_FFT - 400) // 2:(N_FFT - 400) // 2 + 400] = get_window("hamming", 400, fftbins=True)
+    return window, np.ascontiguousarray(_slaney_mel_filterbank().T)
 
 
 def log_mel(audio: np.ndarray) -> np.ndarray:
