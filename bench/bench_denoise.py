@@ -194,6 +194,8 @@ def emotion_table(clips, per_fold: int, denoisers, cache: Path | None = None, pr
         folds = [(None, {c.speaker_key for c in clips})]
     correct: dict = defaultdict(lambda: defaultdict(list))
     per_class: dict = defaultdict(lambda: defaultdict(lambda: defaultdict(list)))
+    paired: dict = defaultdict(lambda: [0, 0])
+    """denoiser -> [right where 'off' was wrong, wrong where 'off' was right] over noisy conditions."""
     scored = 0
     pool = [c for c in clips if c.corpus in ("ravdess", "savee", "emodb")]
     for fold_no, (model_path, held) in enumerate(folds):
@@ -221,10 +223,15 @@ def emotion_table(clips, per_fold: int, denoisers, cache: Path | None = None, pr
                 continue
             keys = [(d, k) for d in denoisers for k in ["clean"] + [f"{n}@{s}" for n in NOISES for s in SNRS]]
             results = model.score([audios[k] for k in keys])
+            verdict = {}
             for (d, key), res in zip(keys, results):
                 ok = res.label == clip.label
+                verdict[(d, key)] = ok
                 correct[d][key].append(ok)
                 per_class[d][key][clip.label].append(ok)
+            for (d, key), ok in verdict.items():
+                if d != "off" and key != "clean" and ok != verdict[("off", key)]:
+                    paired[d][0 if ok else 1] += 1
             scored += 1
     acc = {n: {k: float(np.mean(v)) for k, v in conds.items()} for n, conds in correct.items()}
     ua = {n: {k: float(np.mean([np.mean(v) for v in cls.values()])) for k, cls in conds.items()}
@@ -233,8 +240,14 @@ def emotion_table(clips, per_fold: int, denoisers, cache: Path | None = None, pr
         for name in table:
             noisy_keys = [k for k in table[name] if k != "clean"]
             table[name]["noisy_mean"] = float(np.mean([table[name][k] for k in noisy_keys]))
+    from scipy.stats import binomtest
+
+    versus_off = {d: {"better": b, "worse": w,
+                      "mcnemar_p": float(binomtest(b, b + w, 0.5).pvalue) if b + w else 1.0}
+                  for d, (b, w) in paired.items()}
     return {"honest_speaker_held_out": honest, "folds": len(folds), "clips": scored,
             "accuracy": acc, "unweighted_accuracy": ua,
+            "versus_off_noisy": versus_off,
             "model": "build/folds/fold{k}.onnx, each on its held-out speakers" if honest else
             "shipped models/emotion/emotion.onnx on clips it was trained on (optimistic: fold models not found)",
             "labels": list(EMOTION_LABELS)}
@@ -277,6 +290,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\nEmotion model: {e['model']}; {e['clips']} clips, {e['folds']} folds")
         print_table("7-class accuracy", e["accuracy"], "{:.3f}")
         print_table("7-class unweighted accuracy (mean recall)", e["unweighted_accuracy"], "{:.3f}")
+        print("\nPaired with 'off' on the noisy conditions (clip x condition decisions that differ):")
+        for d, v in e["versus_off_noisy"].items():
+            print(f"  {d:15} right where off was wrong {v['better']:4d}, wrong where off was right {v['worse']:4d}, "
+                  f"McNemar exact p = {v['mcnemar_p']:.3f}")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2))
     return 0
