@@ -231,9 +231,22 @@ def render(spec: CallSpec) -> np.ndarray:
 
 
 # ------------------------------------------------------------------------------------ audio chain (cached)
+@lru_cache(maxsize=1)
+def front_end_code_hash() -> str:
+    """Hash of the front end's sources: a changed front end invalidates the cached turns."""
+    h = hashlib.sha1()
+    paths = [REPO / "processors" / n for n in ("frontend.py", "turns.py", "vad.py")]
+    for sub in ("audio", "diarization", "denoise"):
+        paths += sorted((REPO / "processors" / sub).glob("*.py"))
+    for p in paths:
+        if p.exists():
+            h.update(p.read_bytes())
+    return h.hexdigest()[:8]
+
+
 def _spec_key(spec: CallSpec) -> str:
     d = dataclasses.asdict(dataclasses.replace(spec, fold=-1))
-    return hashlib.sha1(json.dumps(d, sort_keys=True).encode()).hexdigest()[:12]
+    return hashlib.sha1(json.dumps(d, sort_keys=True).encode()).hexdigest()[:12] + front_end_code_hash()
 
 
 def front_end_stage(spec: CallSpec, frame_ms: float = 20.0) -> dict:
