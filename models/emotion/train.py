@@ -156,7 +156,9 @@ def train_net(variants: list[list[np.ndarray]], labels: np.ndarray, cfg: TrainCo
     rng = np.random.default_rng(cfg.seed)
     net = EmotionNet(n_mels=n_mels, n_classes=len(EMOTION_LABELS), channels=cfg.channels, dropout=cfg.dropout)
     counts = np.bincount(labels, minlength=len(EMOTION_LABELS)).astype(np.float64)
-    weights = np.where(counts > 0, counts.sum() / np.maximum(counts, 1) / np.count_nonzero(counts), 0.0)
+    # inverse square-root frequency: full inverse frequency made the rare classes (surprise, disgust) swallow others
+    weights = np.where(counts > 0, 1.0 / np.sqrt(np.maximum(counts, 1)), 0.0)
+    weights = weights / (weights * counts).sum() * counts.sum()
     class_weights = torch.tensor(weights, dtype=torch.float32)
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     lengths = np.array([v[0].shape[0] for v in variants])

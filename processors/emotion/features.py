@@ -50,6 +50,9 @@ class FeatureParams:
     """Never trim below this many frames (0.3 s)."""
     min_duration_s: float = 0.3
     silence_dbfs: float = -80.0
+    mean_norm: str = "global"
+    """"global": subtract one mean over all bands and frames (keeps the spectral tilt, an arousal cue);
+    "per_band": subtract each band's mean (channel normalisation, but it also erases the tilt)."""
     """A turn whose loudest 25 ms frame (RMS) is below this is 'silent'."""
 
     def to_json(self) -> str:
@@ -64,7 +67,9 @@ class FeatureParams:
 
     @classmethod
     def from_json(cls, text: str) -> "FeatureParams":
-        return cls(**json.loads(text))
+        fields = json.loads(text)
+        fields.setdefault("mean_norm", "per_band")  # models exported before the field existed
+        return cls(**fields)
 
 
 DEFAULT_PARAMS = FeatureParams()
@@ -149,7 +154,7 @@ def log_mel_features(audio: np.ndarray, params: FeatureParams = DEFAULT_PARAMS) 
         stop = min(db.shape[0], start + params.min_frames)
     db = db[start:stop]
 
-    db = db - db.mean(axis=0, keepdims=True)
+    db = db - (db.mean(axis=0, keepdims=True) if params.mean_norm == "per_band" else db.mean())
     scale = float(db.std())
     db = db / max(scale, 1e-3)
     return db.astype(np.float32, copy=False)
