@@ -36,6 +36,16 @@ class Pipeline:
     extras: dict[str, Any] = field(default_factory=dict)
     """Stage objects by name (for the web views and tests)."""
 
+    def owns(self, event: Any) -> bool:
+        """False for an event of a partition that was revoked after Faust fetched it: the stateful
+        stages must leave it to the partition's new owner (processing it here, from a stale copy of
+        the call's state, would write that stale state back to the changelog). Asks the consumer's
+        current assignment, the only authority (a cached copy could lag behind a rebalance)."""
+        try:
+            return event.message.tp in self.app.consumer.assignment()
+        except Exception:
+            return True
+
     async def dead_letter(self, event: Any, reason: str) -> None:
         """Send an event that cannot be processed, untouched, to the dead-letter topic."""
         msg = event.message
@@ -111,5 +121,9 @@ def create_app(settings: Settings, *, web_port: int | None = None) -> Pipeline:
         if partitions:
             pipeline.extras["frames"].on_revoked(partitions)
             pipeline.extras["chain"].on_revoked(partitions)
+
+    @app.on_partitions_assigned.connect
+    async def on_assigned(sender, assigned, **kwargs):
+        pipeline.extras["frames"].on_assigned()
 
     return pipeline

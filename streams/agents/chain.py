@@ -105,6 +105,9 @@ class ChainStage:
         return st
 
     async def handle(self, event) -> None:
+        if not self.p.owns(event):
+            self.stats.count("skipped_revoked")
+            return
         try:
             await self._handle(event)
         except (SchemaError, ChainInputError) as exc:

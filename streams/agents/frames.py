@@ -132,6 +132,9 @@ class FramesStage:
 
     async def handle(self, event) -> None:
         """Process one event of the audio topic; never raises for bad input."""
+        if not self.p.owns(event):
+            self.stats.count("skipped_revoked")
+            return
         async with self._lock:  # the idle timer must not close a call half-way through a frame
             await self._handle(event)
 
@@ -169,6 +172,10 @@ class FramesStage:
                     log.info("call %s idle for %.0f s: closing it", call_id, now - call.last_seen)
                     self.stats.count("idle_closed")
                     await self._finish(call_id, call, "idle_timeout")
+
+    def on_assigned(self) -> None:
+        """New assignment: look for checkpointed calls of our partitions again (see lifecycle)."""
+        self._restored_scan_done = False
 
     def on_revoked(self, partitions: set[int]) -> None:
         """Partitions moved to another worker: drop their calls (it restores them from the table)."""
@@ -310,10 +317,24 @@ class FramesStage:
         return call
 
     def _restore_checkpointed_calls(self) -> None:
-        """Load every checkpointed, unfinished call of our partitions, so the idle timer sees it."""
+        """Load every checkpointed, unfinished call of the partitions this worker owns now, so the idle
+        timer sees it (a call that never ends must be closed after a restart too). Runs after each
+        assignment, once the tables are recovered; the table may still hold rows of partitions that
+        moved to another worker, which are left alone."""
+        try:
+            if not self.p.app.tables.recovery.completed.is_set():
+                return
+            audio = self.p.topics["audio"].get_topic_name()
+            mine = {tp.partition for tp in self.p.app.consumer.assignment() if tp.topic == audio}
+        except Exception:
+            return
+        if not mine:
+            return
         self._restored_scan_done = True
         for key, blob in list(self.table.items()):
             call_id = key.decode() if isinstance(key, bytes) else str(key)
+            if partition_of(key, self.settings.partitions) not in mine:
+                continue
             if blob and blob != ENDED_MARKER and call_id not in self.calls:
                 try:
                     self._lookup(call_id, partition_of(key, self.settings.partitions))

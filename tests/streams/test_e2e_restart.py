@@ -61,3 +61,63 @@ def test_worker_killed_mid_call_loses_and_duplicates_nothing(pipeline):
     alerts = Counter(a["alert_id"] for a in alert_events(pipeline) if a["call_id"] == call.call_id)
     assert sorted(alerts) == expected["alerts"]
     assert all(n == 1 for n in alerts.values()), f"alert raised more than once: {alerts}"
+
+
+def test_second_worker_joining_mid_call_takes_over_without_loss(pipeline, tmp_path):
+    """Rebalance: a second worker (same app id) joins mid-call, partitions move, the new owners restore
+    the calls from the changelog tables. Checked on the output topics (two workers cannot share one
+    embedded store: a scaled-out deployment writes to a ClickHouse server)."""
+    from processors.emotion.model import EmotionModel
+    from processors.types import CallSummary
+    from streams.local import LocalPipeline
+
+    from streams.agents.frames import partition_of
+
+    # Two calls on each partition, so whichever partition moves, calls move with it.
+    ids = [f"e2e-rebalance-{i}" for i in range(16)]
+    by_part = {p: [i for i in ids if partition_of(i.encode(), pipeline.settings.partitions) == p]
+               for p in range(pipeline.settings.partitions)}
+    calls = [demo_call("upset_stereo", i) for part in by_part.values() for i in part[:2]]
+    model = EmotionModel(model_path())
+    expected = {c.call_id: offline(c, model) for c in calls}
+
+    second = LocalPipeline(tmp_path / "second", dict(pipeline.overrides)).start(pipeline.settings.broker_url)
+    publisher = threading.Thread(target=replay, args=(pipeline, calls), kwargs={"speed": 3.0})
+    publisher.start()
+    try:
+        wait_for(lambda: pipeline.stats()["counts"].get("checkpoints", 0) >= 2 * len(calls), 60,
+                 "the calls to be under way")
+        second.start_worker()
+        audio = pipeline.settings.topic("audio")
+        wait_for(lambda: any(a.startswith(audio + ":") for a in second.stats()["assigned"]), 30,
+                 "the second worker to own an audio partition")
+    finally:
+        publisher.join()
+    try:
+        def summaries():
+            got = {rec["call_id"] for kind, rec, _ in pipeline.read_topic("calls") if kind == "call_summary"}
+            return got >= set(expected) or None
+
+        wait_for(summaries, 120, "the summaries of the calls")
+        fused = pipeline.read_topic("fused")
+        windows = pipeline.read_topic("windows")
+        alerts = pipeline.read_topic("alerts")
+        summaries = [rec for kind, rec, _ in pipeline.read_topic("calls") if kind == "call_summary"]
+        for call_id, result in expected.items():
+            exp = offline_counts(result)
+            got = {r["turn_id"]: (round(r["start_s"], 2), round(r["end_s"], 2)) for k, r, _ in fused
+                   if r["call_id"] == call_id}
+            want = {r.turn_id: (round(r.start_s, 2), round(r.end_s, 2)) for r in result.records
+                    if type(r).__name__ == "FusedTurn"}
+            assert got == want, {"extra": {k: v for k, v in got.items() if want.get(k) != v},
+                                 "missing": {k: v for k, v in want.items() if got.get(k) != v}}
+            assert len({r["window_start_s"] for k, r, _ in windows if r["call_id"] == call_id}) == exp["windows"]
+            assert sorted({r["alert_id"] for k, r, _ in alerts if r["call_id"] == call_id}) == exp["alerts"]
+            summary = next(r for r in result.records if isinstance(r, CallSummary))
+            mine = [s for s in summaries if s["call_id"] == call_id]
+            assert mine and all(s["customer_turns"] == summary.customer_turns and s["alerts"] == summary.alerts
+                                for s in mine)
+        # The calls of the partition that moved were restored by the second worker.
+        assert second.stats()["counts"].get("calls_restored", 0) >= 1
+    finally:
+        second.stop_worker()
