@@ -39,6 +39,8 @@ class ClusteringConfig:
     memory: int = 150
     """Slots kept for re-clustering (float16 in the state: ~0.6 KB each)."""
     min_memory: int = 4
+    min_cluster_slots: int = 3
+    """The memory must hold this many slots per speaker before a split into that many is tried."""
     prune_keep: float = 0.3
     """Share of each row's affinities kept before diffusion (the rest scaled by 0.01)."""
     cepstral_weight: float = 3.0
@@ -122,7 +124,7 @@ def spectral_clusters(x: np.ndarray, cfg: ClusteringConfig) -> np.ndarray:
     d = 1.0 / np.sqrt(aff.sum(axis=1))
     lap = np.eye(n) - d[:, None] * aff * d[None, :]
     vals, vecs = np.linalg.eigh(lap)
-    kmax = max(1, min(cfg.max_speakers, n // 3))
+    kmax = max(1, min(cfg.max_speakers, n // cfg.min_cluster_slots))
     kmin = min(cfg.min_speakers, kmax)
     if kmax == 1:
         return np.zeros(n, int)

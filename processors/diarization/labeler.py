@@ -35,6 +35,8 @@ class DiarizationConfig:
     max_speakers: int = 2
     memory: int = 150
     min_memory: int = 4
+    min_cluster_slots: int = 3
+    """The memory must hold this many slots per speaker before a split into that many is tried."""
     prune_keep: float = 0.3
     cepstral_weight: float = 3.0
     single_speaker_gap: float = 0.0
