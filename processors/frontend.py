@@ -520,9 +520,12 @@ class FrontEnd:
         if call_d.get("agent_voiceprint") is not None:
             call_d["agent_voiceprint"] = tuple(float(v) for v in call_d["agent_voiceprint"])
         call = CallInfo(**call_d)
+        saved = FrontEndConfig(**{k: v for k, v in st["config"].items() if k in {f.name for f in fields(FrontEndConfig)}})
         if config is None:
-            known = {f.name for f in fields(FrontEndConfig)}
-            config = FrontEndConfig(**{k: v for k, v in st["config"].items() if k in known})
+            config = saved
+        elif config.denoiser != saved.denoiser:
+            raise ValueError(f"state was written with denoiser {saved.denoiser!r}; cannot resume it with "
+                             f"{config.denoiser!r} (its per-call state would not match)")
         fe = cls(call, config)
         fe._stats = FrontEndStats(**{k: v for k, v in st["stats"].items() if k in {f.name for f in fields(FrontEndStats)}})
         for ch, cst in zip(fe._channels, st["channels"]):

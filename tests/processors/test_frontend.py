@@ -217,3 +217,11 @@ def test_random_garbage_only_ever_raises_frame_error():
         fe.flush()
         data = fe.state_bytes()
         assert FrontEnd.from_state_bytes(data).stats.frames == fe.stats.frames
+
+
+def test_resuming_with_another_denoiser_is_refused():
+    data = FrontEnd(STEREO).state_bytes()
+    with pytest.raises(ValueError, match="denoiser"):
+        FrontEnd.from_state_bytes(data, FrontEndConfig(denoiser="spectral_gate"))
+    with pytest.raises(ValueError):
+        FrontEnd.from_state_bytes(b"garbage")
