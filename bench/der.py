@@ -8,7 +8,7 @@ NIST md-eval. Collar: +-`collar` seconds around every reference segment boundary
 Hypothesis: the mono clip fed frame by frame (20 ms PCM16) through `FrontEnd`; speaker = the
 cluster label each turn was emitted with (not roles).
 
-    python -m bench.der [--data DIR] [--frame-ms 20] [--set max_speakers=4 ...]
+    python -m bench.der [--data DIR] [--frame-ms 20] [--stereo] [--set max_speakers=4 ...]
     -> prints the table, writes bench/results/der.json
 """
 
@@ -127,6 +127,36 @@ def streaming_hypothesis(path: Path, frame_ms: float = 20, config=None) -> tuple
     return hyp, {"cpu_s": cpu, "audio_s": clip.duration_s, "turns": len(hyp)}
 
 
+def stereo_sample(data: Path, noise_dbfs: list[float | None], margins=(None, 6.0)) -> dict:
+    """sample.flac split into two channels by its RTTM (each speaker on their own side, as a stereo
+    call), cafe noise at `noise_dbfs` added to both sides (None: none), 8 kHz mu-law, 20 ms frames;
+    hypothesis speaker = channel. DER with and without the stereo noise-floor VAD gate."""
+    from processors.audio.io import load_audio
+    from processors.frontend import FrontEnd, FrontEndConfig, frames_from_clip
+    from processors.types import CallInfo
+
+    ref = read_rttm(data / "sample.rttm")["sample"]
+    x = load_audio(data / "sample.flac").samples
+    chans = np.zeros((2, len(x)), np.float32)
+    speakers = sorted({s for *_, s in ref})
+    for s0, e0, spk in ref:
+        a, b = int(s0 * 16000), int(e0 * 16000)
+        chans[speakers.index(spk), a:b] = x[a:b]
+    noise = load_audio(data.parent / "noise" / "cafe_short.flac").samples
+    noise = np.tile(noise, -(-len(x) // len(noise)))[: len(x)]
+    noise = np.stack([noise, np.roll(noise, len(noise) // 3)]) / np.sqrt(np.mean(noise ** 2))
+    out = {}
+    for level in noise_dbfs:
+        audio = chans if level is None else (chans + 10 ** (level / 20) * noise).astype(np.float32)
+        frames = list(frames_from_clip("s", audio, 20, "mulaw", 8000))
+        for margin in margins:
+            fe = FrontEnd(CallInfo("s", stereo=True), FrontEndConfig(vad_noise_margin_db=margin))
+            turns = [t for f in frames for t in fe.push(f)] + fe.flush()
+            hyp = [(t.start_s, t.end_s, speakers[t.channel]) for t in turns]
+            out[f"noise={level}dBFS gate={margin}"] = der(ref, hyp)
+    return out
+
+
 CLIPS = [("sample", "sample.rttm", None)] + [
     (f"trn0{i}", "debug.train.rttm", "debug.train.uem") for i in range(1, 10)
 ] + [(f"dev0{i}", "debug.development.rttm", "debug.development.uem") for i in range(2)] + [
@@ -158,6 +188,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--frame-ms", type=float, default=20)
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "results" / "der.json")
     parser.add_argument("--clips", nargs="*")
+    parser.add_argument("--stereo", action="store_true",
+                        help="also: sample.flac as a stereo call with line noise, with/without the VAD noise gate")
     parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
                         help="diarization overrides, e.g. max_speakers=4 cepstral_weight=10")
     args = parser.parse_args(argv)
@@ -182,6 +214,12 @@ def main(argv: list[str] | None = None) -> int:
             results.setdefault("_ami_pooled", {})[key] = err / tot if tot else 0.0
         print(f"AMI pooled DER: no collar {100*results['_ami_pooled']['no_collar']:.1f}%, "
               f"collar 0.25 s {100*results['_ami_pooled']['collar_0.25']:.1f}%")
+    if args.stereo:
+        results["_stereo_sample"] = stereo_sample(args.data, [None, -60, -50, -40])
+        print("\nsample.flac as a stereo call (speaker = channel), 8 kHz mu-law, DER no collar:")
+        for key, r in results["_stereo_sample"].items():
+            t = r["total"] or 1
+            print(f"  {key:32} {100 * r['der']:5.1f}%  (miss {100 * r['missed'] / t:4.1f}%, FA {100 * r['false_alarm'] / t:4.1f}%)")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2))
     return 0

@@ -81,7 +81,7 @@ class FrontEndConfig:
     """Windows within this many dB of the channel's tracked noise floor, after a non-speech window,
     skip the VAD model (probability 0; the model hears the last skipped window before sound
     resumes). None: off. On sample.flac split to stereo with cafe noise at -60/-50/-40 dBFS on the
-    line it lowers DER 14.5/19.7/25.9% -> 11.9/12.9/19.0% (fewer noise-triggered turns) and the
+    line it lowers DER 14.3/17.1/22.4% -> 10.4/12.8/18.5% (`python -m bench.der --stereo`) and the
     stereo front end's CPU by ~25%. Stereo calls only unless `vad_noise_gate_mono`."""
     vad_noise_gate_mono: bool = False
     """Mono calls: the gate measured worse there (DER on trn02 11.6% -> 86%: a lone soft speaker)."""
