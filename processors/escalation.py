@@ -42,9 +42,9 @@ class EscalationConfig:
     10 s = the front end's longest turn (`max_turn_s`): turns are delivered when they *end*, so a turn
     that starts at s may arrive after turns that started up to 10 s later; with this lateness no turn
     delivered in end order is ever late.  Costs: a window is emitted ~10 s after its end."""
-    upset_threshold: float = 0.5
+    upset_threshold: float = 0.75
     """A customer turn counts as upset when its fused negativity is at least this."""
-    upset_share: float = 0.25
+    upset_share: float = 0.15
     """A window is upset when upset turns cover at least this share of the customer's speech in it..."""
     min_upset_turns: int = 2
     """...and at least this many distinct upset customer turns overlap it."""

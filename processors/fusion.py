@@ -35,9 +35,9 @@ FUSION_MODES = ("fused", "voice", "words")
 
 @dataclass(frozen=True)
 class FusionConfig:
-    voice_weight: float = 0.7
+    voice_weight: float = 0.5
     """Base weight of the voice score (see module docstring for the rule)."""
-    words_weight: float = 0.3
+    words_weight: float = 0.5
     """Base weight of the words score."""
     voice_full_s: float = 1.5
     """Turns at least this long get full voice evidence; shorter ones proportionally less."""

@@ -1,7 +1,8 @@
 """Sustained-upset rule on scripted conversations: exact alert times, one per episode, re-arming, lateness.
 
 The script: customer turns [7c, 7c+3), agent turns [7c+3.5, 7c+6.5); default windows 30 s / 5 s,
-lateness 5 s (default 10 s; 5 keeps the lateness arithmetic below short), share 0.25, at least 2 upset turns, 1 window.  Hand computation for "upset from 42 s":
+lateness 5 s (default 10 s; 5 keeps the lateness arithmetic below short), share 0.15, turn threshold 0.75,
+at least 2 upset turns, 1 window.  Hand computation for "upset from 42 s":
 window [15, 45) holds one upset turn (42-45) -> not upset; window [20, 50) holds 42-45 and 1 s of 49-52:
 customer speech 3+3+3+3+1 = 13 s, upset 4 s -> share 0.31 with 2 upset turns -> fires at 50 s.
 """
