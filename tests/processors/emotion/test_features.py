@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -24,8 +26,9 @@ def test_shape_and_normalisation():
     f = log_mel_features(_voice_like(2.0))
     assert f.dtype == np.float32 and f.shape[1] == DEFAULT_PARAMS.n_mels
     assert 190 <= f.shape[0] <= 1 + (2 * SR - DEFAULT_PARAMS.win_length) // DEFAULT_PARAMS.hop_length
-    assert abs(float(f.mean())) < 1e-4
-    assert float(np.ptp(f.mean(axis=0))) > 0.5, "band means (the spectral tilt) are kept"
+    np.testing.assert_allclose(f.mean(axis=0), 0.0, atol=1e-4)  # per-band mean removed (shipped setting)
+    g = log_mel_features(_voice_like(2.0), dataclasses.replace(DEFAULT_PARAMS, mean_norm="global"))
+    assert abs(float(g.mean())) < 1e-4 and float(np.ptp(g.mean(axis=0))) > 0.5  # global keeps the tilt
     assert abs(float(f.std()) - 1.0) < 1e-3
 
 
