@@ -13,7 +13,7 @@ repeated to fill the window and may only join an existing speaker). One embeddin
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 
 import numpy as np
 
@@ -30,17 +30,6 @@ class DiarizationConfig:
     tail_reuse_s: float = 0.3
     """A region's unlabelled tail shorter than this reuses the previous slot's label (no embedding)."""
     voiceprint_threshold: float = 0.6
-    new_speaker_threshold: float = 0.5
-    min_speakers: int = 2
-    max_speakers: int = 2
-    memory: int = 150
-    min_memory: int = 4
-    min_cluster_slots: int = 3
-    """The memory must hold this many slots per speaker before a split into that many is tried."""
-    prune_keep: float = 0.3
-    cepstral_weight: float = 3.0
-    single_speaker_gap: float = 0.0
-    method: str = "spectral"
     smooth_slots: bool = True
     """Without look-ahead: label a slot from its features averaged with the previous slot's."""
     lookahead: bool = False
@@ -49,17 +38,20 @@ class DiarizationConfig:
     (0.8 s) of latency when a turn ends by a change of speaker. Measured no better on the DER
     clips (sample 20.2% either way, AMI pooled 60.6% vs 60.7%), so off by default."""
 
+    clustering: ClusteringConfig = field(default_factory=ClusteringConfig)
+    """Speaker-clustering settings (processors/diarization/clustering.py)."""
+
     @classmethod
     def from_overrides(cls, overrides: dict | None) -> "DiarizationConfig":
-        known = {f.name for f in fields(cls)}
-        unknown = set(overrides or {}) - known
+        """Flat overrides: a name of this class or of ClusteringConfig (e.g. "max_speakers")."""
+        overrides = dict(overrides or {})
+        own = {f.name for f in fields(cls)} - {"clustering"}
+        clustering = {f.name for f in fields(ClusteringConfig)}
+        unknown = set(overrides) - own - clustering
         if unknown:
             raise ValueError(f"unknown diarization settings: {sorted(unknown)}")
-        return cls(**(overrides or {}))
-
-    def clustering(self) -> ClusteringConfig:
-        names = {f.name for f in fields(ClusteringConfig)}
-        return ClusteringConfig(**{k: getattr(self, k) for k in names})
+        return cls(**{k: v for k, v in overrides.items() if k in own},
+                   clustering=ClusteringConfig(**{k: v for k, v in overrides.items() if k in clustering}))
 
 
 def label_name(cluster: int) -> str:
@@ -71,7 +63,7 @@ class SpeakerLabeler:
         self.cfg = DiarizationConfig.from_overrides(overrides)
         self.slot = int(round(self.cfg.slot_s * SAMPLE_RATE))
         self.tail_reuse = int(round(self.cfg.tail_reuse_s * SAMPLE_RATE))
-        self.clusterer = OnlineClusterer(self.cfg.clustering())
+        self.clusterer = OnlineClusterer(self.cfg.clustering)
         self.roles = RoleAssigner(call.agent_voiceprint, self.cfg.voiceprint_threshold)
         self.region_start = 0
         self.buf = np.zeros(0, np.float32)
