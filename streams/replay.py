@@ -10,7 +10,6 @@ Used by `callpulse replay`, `callpulse demo`, the end-to-end tests and bench/ben
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from dataclasses import dataclass, field
@@ -19,6 +18,7 @@ from typing import Callable, Iterator
 
 import numpy as np
 
+from processors.text.transcripts import load_transcript_json
 from processors.types import CallInfo, TranscriptSegment
 from schemas.codec import encode
 from streams.config import Settings
@@ -53,9 +53,11 @@ class ReplayCall:
 
 
 def load_call(path: str | Path, call_id: str | None = None, *, stereo: bool | None = None,
-              customer_channel: int = 1, transcript: str | Path | None = None, **kw) -> ReplayCall:
+              customer_channel: int = 1, transcript: str | Path | None = None, with_transcript: bool = True,
+              **kw) -> ReplayCall:
     """A recording as a call: stereo when it has 2 channels (unless `stereo=False`: downmixed to mono).
-    A transcript JSON next to it (`<name>.transcript.json`, list of {speaker,start_s,end_s,text}) is used."""
+    A transcript JSON next to it (`<name>.transcript.json`, the `callpulse analyze --transcript` format)
+    is replayed too, unless `with_transcript=False` (a platform without ASR)."""
     from processors.audio.io import load_audio
 
     path = Path(path)
@@ -69,15 +71,9 @@ def load_call(path: str | Path, call_id: str | None = None, *, stereo: bool | No
         x = x.mean(axis=0, keepdims=True)
     call_id = call_id or path.stem
     tpath = Path(transcript) if transcript else path.with_name(path.name.split(".")[0] + ".transcript.json")
-    segments = load_transcript(tpath, call_id) if tpath.exists() else []
+    segments = load_transcript_json(tpath, call_id) if with_transcript and tpath.exists() else []
     return ReplayCall(call_id, np.ascontiguousarray(x, dtype=np.float32), stereo, customer_channel,
                       transcript=segments, **kw)
-
-
-def load_transcript(path: Path, call_id: str) -> list[TranscriptSegment]:
-    items = json.loads(Path(path).read_text())
-    return [TranscriptSegment(call_id, f"{call_id}:seg:{i:04d}", it["speaker"], float(it["start_s"]),
-                              float(it["end_s"]), it["text"]) for i, it in enumerate(items)]
 
 
 @dataclass

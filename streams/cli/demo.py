@@ -46,6 +46,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--home", help="where the demo's store lives (default $CALLPULSE_HOME or ./var)")
     p.add_argument("--agent-emotion", action="store_true", help="also score the agents' voices")
     p.add_argument("--keep", action="store_true", help="keep the worker and broker running at the end")
+    p.add_argument("--transcripts", action="store_true",
+                   help="also replay the calls' transcripts as platform ASR segments (off by default: the "
+                        "RAVDESS actors only say two neutral sentences, whose words pull the fused score "
+                        "towards calm; without them the calls stand for a platform with no ASR)")
 
 
 def _table(columns: list[str], rows: list[list]) -> str:
@@ -134,10 +138,11 @@ def run(args: argparse.Namespace) -> int:
 
                 stereo = json.loads(script.read_text()).get("stereo")
             calls.append(load_call(f, f.name.split(".")[0], stereo=stereo, agent_id="agent-" + f.stem.split("_")[0],
-                                   queue="demo"))
+                                   queue="demo", with_transcript=args.transcripts))
         total = max(c.duration_s for c in calls) / (args.speed or 1)
         names = ", ".join(f"{c.call_id} ({'stereo' if c.stereo else 'mono'}, {c.duration_s:.0f} s)" for c in calls)
-        say(f"replaying {len(calls)} calls at once: {names}; {args.speed:g}x real time, about {total:.0f} s")
+        say(f"replaying {len(calls)} calls at once: {names}; {args.speed:g}x real time, about {total:.0f} s; "
+            + ("with transcripts" if args.transcripts else "voice only (--transcripts adds the platform ASR segments)"))
 
         alerts: list = []
         watcher = threading.Thread(target=_watch_alerts, args=(pipeline.settings, stop, alerts, t0), daemon=True)
