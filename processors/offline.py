@@ -131,9 +131,9 @@ def chain_records(
 
 def asr_segments_hook(call_id: str):
     """(hook, segments): an `on_turn` hook transcribing each turn with the built-in ASR, if installed."""
-    from processors.text.asr import Transcriber
+    from processors.text.asr import load_default_transcriber
 
-    transcriber = Transcriber()
+    transcriber = load_default_transcriber()
     segments: list[TranscriptSegment] = []
 
     def hook(turn: SpeechTurn) -> None:
