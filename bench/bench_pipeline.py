@@ -116,20 +116,21 @@ def pct(xs, q):
     return float(np.percentile(xs, q)) if len(xs) else None
 
 
-def run_step(broker: TansuBroker, kind: str, n: int, work: Path, stagger_s: float, frame_ms: float) -> dict:
-    tag = f"{kind}{n}-f{int(frame_ms)}-{int(time.time())}"
+def run_step(broker: TansuBroker, kind: str, n: int, work: Path, stagger_s: float, frame_ms: float,
+             per_channel: bool = False) -> dict:
+    tag = f"{kind}{n}-f{int(frame_ms)}{'pc' if per_channel else ''}-{int(time.time())}"
     p = LocalPipeline(work / tag, {"topic_prefix": f"bench.{tag}.", "app_id": f"bench-{tag}", "partitions": 4,
                                    "idle_call_timeout_s": 120.0})
     p.start(broker.url)
     p.start_worker()
     try:
-        return _measure(p, broker, kind, n, stagger_s, frame_ms, tag)
+        return _measure(p, broker, kind, n, stagger_s, frame_ms, tag, per_channel)
     finally:
         p.stop_worker()
 
 
 def _measure(p: LocalPipeline, broker: TansuBroker, kind: str, n: int, stagger_s: float, frame_ms: float,
-             tag: str) -> dict:
+             tag: str, per_channel: bool = False) -> dict:
     from processors.escalation import EscalationConfig
 
     rng = np.random.default_rng(n)
@@ -139,6 +140,7 @@ def _measure(p: LocalPipeline, broker: TansuBroker, kind: str, n: int, stagger_s
         c = load_call(DEMO / f"{name}.flac", f"{tag}-{i:03d}", stereo=(kind == "stereo"))
         c.transcript = []
         c.start_delay_s = float(rng.uniform(0, stagger_s))
+        c.per_channel_frames = per_channel
         calls.append(c)
     audio_s = sum(c.duration_s for c in calls)
     watcher = TopicWatcher(p.settings)
@@ -175,7 +177,9 @@ def _measure(p: LocalPipeline, broker: TansuBroker, kind: str, n: int, stagger_s
     per_audio["framework"] = (worker_cpu - sum(stage_cpu.values())) / audio_s
     c1, c0 = s1["counts"], s0["counts"]
     out = {
-        "kind": kind, "frame_ms": frame_ms, "calls": n, "audio_s": round(audio_s, 1), "wall_s": round(wall, 1),
+        "kind": kind, "frame_ms": frame_ms,
+        "stereo_frames": "per_channel" if per_channel else "interleaved", "audio_events": result.frames_sent,
+        "calls": n, "audio_s": round(audio_s, 1), "wall_s": round(wall, 1),
         "turns_emitted": c1.get("turns", 0) - c0.get("turns", 0),
         "turns_scored_on_topic": len(watcher.scores),
         "alerts": len(watcher.alerts),
@@ -202,6 +206,8 @@ def main() -> int:
     ap.add_argument("--steps", default="10,20,30,50,75,100")
     ap.add_argument("--kinds", default="stereo,mono")
     ap.add_argument("--frame-ms", default="20,100", help="frame sizes the platform publishes (ms)")
+    ap.add_argument("--per-channel-frames", action="store_true",
+                    help="stereo calls: one event per channel and frame (default: both channels in one event)")
     ap.add_argument("--stagger-s", type=float, default=10.0, help="call starts spread over this many seconds")
     ap.add_argument("--work", default="/tmp/callpulse-bench")
     ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "pipeline.json"))
@@ -219,7 +225,7 @@ def main() -> int:
         for frame_ms in (float(f) for f in args.frame_ms.split(",")):
             for kind in args.kinds.split(","):
                 for n in (int(s) for s in args.steps.split(",")):
-                    step = run_step(broker, kind, n, work, args.stagger_s, frame_ms)
+                    step = run_step(broker, kind, n, work, args.stagger_s, frame_ms, args.per_channel_frames)
                     step["loadavg_after"] = os.getloadavg()
                     results["steps"].append(step)
                     print(json.dumps(step), flush=True)

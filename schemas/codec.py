@@ -223,7 +223,7 @@ def _writer(schema_id: int, version: int) -> SchemaVersion:
 # fastavro on random records.
 
 _FRAME_LAYOUT = (("call_id", "string"), ("channel", "int"), ("seq", "long"), ("capture_ts_ms", "long"),
-                 ("sample_rate", "int"), ("encoding", "string"), ("payload", "bytes"))
+                 ("sample_rate", "int"), ("encoding", "string"), ("payload", "bytes"), ("channels", "int"))
 _FAST_FRAME = tuple((f["name"], f["type"]) for f in schema_json("audio_frame")["fields"]) == _FRAME_LAYOUT
 _FRAME_HEADER = _HEADERS["audio_frame"]
 _INT32 = (-(1 << 31), (1 << 31) - 1)
@@ -248,7 +248,7 @@ def _put_long(v: int, bounds: tuple[int, int], out: bytearray, field: str) -> No
 def _encode_frame(r: dict) -> bytes:
     try:
         call_id, encoding, payload = r["call_id"], r["encoding"], r["payload"]
-        ints = (r["channel"], r["seq"], r["capture_ts_ms"], r["sample_rate"])
+        ints = (r["channel"], r["seq"], r["capture_ts_ms"], r["sample_rate"], r.get("channels", 1))
     except (KeyError, TypeError) as exc:
         raise SchemaError(f"cannot encode audio_frame: missing field {exc}") from exc
     if not isinstance(call_id, str) or not isinstance(encoding, str):
@@ -268,6 +268,7 @@ def _encode_frame(r: dict) -> bytes:
     out += enc
     _put_varint(len(payload) << 1, out)
     out += payload
+    _put_long(ints[4], _INT32, out, "channels")
     return bytes(out)
 
 
@@ -305,14 +306,15 @@ def _decode_frame(data: bytes) -> dict:
         rate, i = _get_long(data, i)
         enc, i = _get_bytes(data, i)
         payload, i = _get_bytes(data, i)
+        channels, i = _get_long(data, i)
         record = {"call_id": cid.decode(), "channel": channel, "seq": seq, "capture_ts_ms": ts,
-                  "sample_rate": rate, "encoding": enc.decode(), "payload": payload}
+                  "sample_rate": rate, "encoding": enc.decode(), "payload": payload, "channels": channels}
     except IndexError:
         raise SchemaError("malformed audio_frame body: truncated") from None
     except UnicodeDecodeError as exc:
         raise SchemaError(f"malformed audio_frame body: {exc}") from None
     if i != len(data):
         raise SchemaError(f"{len(data) - i} trailing bytes after the audio_frame body")
-    if not (_INT32[0] <= channel <= _INT32[1] and _INT32[0] <= rate <= _INT32[1]):
+    if not all(_INT32[0] <= v <= _INT32[1] for v in (channel, rate, channels)):
         raise SchemaError("malformed audio_frame body: int field out of range")
     return record

@@ -48,11 +48,59 @@ def frame_to_record(f: AudioFrame) -> dict:
         "sample_rate": f.sample_rate,
         "encoding": f.encoding,
         "payload": f.payload,
+        "channels": 1,
     }
 
 
 def record_to_frame(r: dict) -> AudioFrame:
     return AudioFrame(r["call_id"], r["channel"], r["seq"], r["capture_ts_ms"], r["sample_rate"], r["encoding"], r["payload"])
+
+
+MAX_INTERLEAVED_CHANNELS = 2
+
+
+def _sample_width(encoding: str) -> int:
+    from processors.audio.decode import DecodeError, bytes_per_sample
+
+    try:
+        return bytes_per_sample(encoding)
+    except DecodeError as exc:
+        raise SchemaError(f"audio_frame: {exc}") from None
+
+
+def record_to_frames(r: dict) -> list[AudioFrame]:
+    """The per-channel frames of an audio_frame record: itself when `channels` is 1 (v1 writers
+    read the default 1), or the channels of an interleaved stereo event split apart (same seq and
+    capture time). SchemaError for an interleaved event that cannot be split (nothing is used)."""
+    n = r.get("channels", 1)
+    if n == 1:
+        return [record_to_frame(r)]
+    if not 2 <= n <= MAX_INTERLEAVED_CHANNELS:
+        raise SchemaError(f"audio_frame with channels={n}: 1 or 2 interleaved channels are supported")
+    if r["channel"] != 0:
+        raise SchemaError(f"interleaved audio_frame must start at channel 0, got channel {r['channel']}")
+    width = _sample_width(r["encoding"])
+    payload = r["payload"]
+    if len(payload) % (width * n):
+        raise SchemaError(f"interleaved audio_frame payload of {len(payload)} bytes is not a whole number of "
+                          f"{n}-channel {r['encoding']} samples")
+    samples = np.frombuffer(payload, dtype="<i2" if width == 2 else np.uint8).reshape(-1, n)
+    return [AudioFrame(r["call_id"], c, r["seq"], r["capture_ts_ms"], r["sample_rate"], r["encoding"],
+                       samples[:, c].tobytes()) for c in range(n)]
+
+
+def interleaved_record(frames: list[AudioFrame]) -> dict:
+    """One audio_frame record (v2, `channels` = len(frames)) carrying the frames of channels 0..n-1 of
+    one time step, sample by sample: what a platform like Genesys AudioHook sends for a stereo call."""
+    first = frames[0]
+    width = _sample_width(first.encoding)
+    if [f.channel for f in frames] != list(range(len(frames))) or any(
+            (f.seq, f.sample_rate, f.encoding, len(f.payload)) != (first.seq, first.sample_rate, first.encoding,
+                                                                   len(first.payload)) for f in frames):
+        raise ValueError("interleaving needs channels 0..n-1 of one seq with the same rate, encoding and length")
+    dtype = "<i2" if width == 2 else np.uint8
+    payload = np.stack([np.frombuffer(f.payload, dtype=dtype) for f in frames], axis=1).tobytes()
+    return {**frame_to_record(first), "payload": payload, "channels": len(frames)}
 
 
 # ---------------------------------------------------------------- call lifecycle

@@ -22,7 +22,7 @@ from processors.text.transcripts import load_transcript_json
 from processors.types import CallInfo, TranscriptSegment
 from schemas.codec import encode
 from streams.config import Settings
-from streams.records import call_ended_record, call_started_record, frame_to_record, to_record
+from streams.records import call_ended_record, call_started_record, frame_to_record, interleaved_record, to_record
 from streams.topics import bootstrap_of, ensure_topics
 
 log = logging.getLogger(__name__)
@@ -41,6 +41,9 @@ class ReplayCall:
     send_end: bool = True
     """False: the call never ends (the worker's idle timeout must close it)."""
     start_delay_s: float = 0.0
+    per_channel_frames: bool = False
+    """Stereo calls: one event per channel and time step (audio_frame v1 style) instead of one event
+    with both channels interleaved (v2 `channels` = 2, as Genesys AudioHook sends them)."""
 
     @property
     def duration_s(self) -> float:
@@ -147,13 +150,15 @@ async def replay(settings: Settings, calls: list[ReplayCall], *, speed: float = 
                     cur.started = True
                     rec = call_started_record(call.info, int(now_wall * 1000))
                     futures.append(await producer.send(topic_audio, encode("call_event", rec), key=key))
-                for _ in range(cur.channels):
-                    frame = next(cur.frames, None)
-                    if frame is None:
-                        break
-                    futures.append(await producer.send(topic_audio, encode("audio_frame", frame_to_record(frame)), key=key))
+                step = [f for f in (next(cur.frames, None) for _ in range(cur.channels)) if f is not None]
+                if len(step) > 1 and not call.per_channel_frames:
+                    records = [interleaved_record(step)]
+                else:
+                    records = [frame_to_record(f) for f in step]
+                for rec in records:
+                    futures.append(await producer.send(topic_audio, encode("audio_frame", rec), key=key))
                     result.frames_sent += 1
-                    result.audio_s += len(frame.payload) / 2 / frame.sample_rate
+                result.audio_s += sum(len(f.payload) / 2 / f.sample_rate for f in step)
                 if cur.tick < cur.n_ticks:
                     cur.wall[cur.tick] = time.time()
                 cur.tick += 1

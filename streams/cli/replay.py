@@ -2,7 +2,8 @@
 
 Stereo files are replayed as stereo calls (customer on `--customer-channel`), others as mono; `--mono`
 downmixes stereo files. `--speed 1` is real time, `--speed 10` ten times faster, `--speed 0` as fast
-as the broker takes it; `--copies N` replays every file N times at once (distinct call ids).
+as the broker takes it; stereo frames carry both channels interleaved in one event unless
+`--per-channel-frames`; `--copies N` replays every file N times at once (distinct call ids).
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--customer-channel", type=int, default=1, choices=(0, 1))
     p.add_argument("--frame-ms", type=float, default=20.0)
     p.add_argument("--call-id-prefix", default="", help="prefix of the call ids (default: file name)")
+    p.add_argument("--per-channel-frames", action="store_true",
+                   help="stereo: one event per channel and frame (default: both channels interleaved in one event)")
     p.add_argument("--no-end", action="store_true", help="never send call-ended (test the idle timeout)")
     p.add_argument("--agent-id", default="")
     p.add_argument("--queue", default="")
@@ -43,7 +46,8 @@ def run(args: argparse.Namespace) -> int:
     for path in args.files:
         for k in range(args.copies):
             base = load_call(path, stereo=False if args.mono else None, customer_channel=args.customer_channel,
-                             agent_id=args.agent_id, queue=args.queue, send_end=not args.no_end)
+                             agent_id=args.agent_id, queue=args.queue, send_end=not args.no_end,
+                             per_channel_frames=args.per_channel_frames)
             suffix = f"-{k:03d}" if args.copies > 1 else ""
             base.call_id = f"{args.call_id_prefix or ''}{base.call_id}-{stamp}{suffix}"
             base.transcript = [type(s)(base.call_id, s.segment_id.replace(s.call_id, base.call_id, 1), s.speaker,

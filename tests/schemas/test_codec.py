@@ -12,7 +12,7 @@ from schemas import codec
 
 SAMPLES: dict[str, dict] = {
     "audio_frame": {"call_id": "c1", "channel": 1, "seq": 42, "capture_ts_ms": 1_763_760_000_000,
-                    "sample_rate": 8000, "encoding": "mulaw", "payload": bytes(range(160))},
+                    "sample_rate": 8000, "encoding": "mulaw", "payload": bytes(range(160)), "channels": 1},
     "call_event": {"call_id": "c1", "kind": "started", "ts_ms": 1_763_760_000_000, "stereo": True,
                    "agent_channel": 1, "agent_id": "a7", "queue": "billing", "language": "de",
                    "agent_voiceprint": [0.5, -0.25], "end_reason": ""},

@@ -1,5 +1,6 @@
 """End to end on the embedded broker (Tansu) and store (chdb), worker in its own process, no mocks:
-a stereo and a mono call replayed through every stage give exactly the turns, windows, alerts and
+a stereo (both channels interleaved in one event, or one event per channel) and a mono call replayed
+through every stage give exactly the turns, windows, alerts and
 call summary that the offline analysis of the same recording gives, and the alerts reach the topic."""
 
 from __future__ import annotations
@@ -59,11 +60,13 @@ def test_stereo_and_mono_calls_match_offline_analysis(pipeline, model):
     assert rows == [["ended", round(stereo.duration_s, 1)]]
 
 
-def test_transcripts_reach_the_turns(pipeline):
-    call = demo_call("calm_stereo", "e2e-words-1", with_transcript=True)
+def test_transcripts_reach_the_turns(pipeline, model):
+    """Also the other stereo framing: one event per channel and frame (the stereo call above sends
+    both channels interleaved in one event), with the same results as the offline analysis."""
+    call = demo_call("calm_stereo", "e2e-words-1", with_transcript=True, per_channel_frames=True)
     assert call.transcript
     replay(pipeline, [call], speed=0)
-    wait_summary(pipeline, call.call_id)
+    _check_like_offline(pipeline, call, model)
     rows = wait_for(lambda: pipeline.sql(
         f"SELECT count() FROM callpulse.turns FINAL WHERE call_id = '{call.call_id}' AND text LIKE '%by the door%'"
     )[0][0], 30, "turn text from the transcript")

@@ -24,6 +24,42 @@ def test_audio_frame_round_trip():
     assert r.record_to_frame(_through_bytes("audio_frame", r.frame_to_record(f))) == f
 
 
+def test_interleaved_stereo_frame_splits_into_the_per_channel_frames():
+    """One v2 event with both channels (as Genesys AudioHook sends a stereo call) carries exactly the
+    two per-channel frames, for 16-bit PCM and for 8-bit G.711."""
+    rng = np.random.default_rng(0)
+    for enc, rate, width in (("pcm_s16le", 16000, 2), ("mulaw", 8000, 1)):
+        frames = [AudioFrame("c1", ch, 3, T0, rate, enc, rng.integers(0, 256, 160 * width, np.uint8).tobytes())
+                  for ch in (0, 1)]
+        rec = _through_bytes("audio_frame", r.interleaved_record(frames))
+        assert rec["channels"] == 2 and len(rec["payload"]) == 2 * len(frames[0].payload)
+        assert r.record_to_frames(rec) == frames
+    one = AudioFrame("c1", 1, 7, T0, 8000, "alaw", b"\xd5" * 160)
+    assert r.record_to_frames(_through_bytes("audio_frame", r.frame_to_record(one))) == [one]
+
+
+@pytest.mark.parametrize("change, reason", [
+    ({"channels": 3}, "1 or 2 interleaved channels"),
+    ({"channel": 1}, "must start at channel 0"),
+    ({"payload": b"\x00" * 6}, "not a whole number"),
+    ({"encoding": "opus"}, "unknown audio encoding"),
+])
+def test_bad_interleaved_frames_are_schema_errors(change, reason):
+    frames = [AudioFrame("c1", ch, 0, T0, 16000, "pcm_s16le", b"\x01\x00" * 4) for ch in (0, 1)]
+    rec = {**r.interleaved_record(frames), **change}
+    with pytest.raises(codec.SchemaError, match=reason):
+        r.record_to_frames(_through_bytes("audio_frame", rec))
+
+
+def test_old_per_channel_frames_read_as_one_channel():
+    """An audio_frame v1 writer (before `channels`) is read as a single-channel frame."""
+    f = AudioFrame("c1", 1, 7, T0, 8000, "alaw", b"\xd5" * 160)
+    rec = {k: v for k, v in r.frame_to_record(f).items() if k != "channels"}
+    data = codec.encode("audio_frame", rec, version=1)
+    assert codec.decode("audio_frame", data)["channels"] == 1
+    assert r.record_to_frames(codec.decode("audio_frame", data)) == [f]
+
+
 def test_call_lifecycle_round_trip():
     info = CallInfo("c1", stereo=False, agent_channel=0, agent_id="a1", queue="q", language="fr",
                     agent_voiceprint=(0.5, -0.25, 0.125))
