@@ -5,8 +5,14 @@ scoring region, overlapping speech scored (every reference speaker counts), with
 one-to-one mapping of hypothesis to reference speakers (Hungarian on co-occurrence time), as in
 NIST md-eval. Collar: +-`collar` seconds around every reference segment boundary are not scored
 (md-eval's `-c`; pyannote.metrics' `collar=2*c` is the same thing).
-Hypothesis: the mono clip fed frame by frame (20 ms PCM16) through `FrontEnd`; speaker = the
-cluster label each turn was emitted with (not roles).
+Hypothesis: the mono clip fed frame by frame (20 ms PCM16) through `FrontEnd`, scored twice:
+* "as emitted": each turn with the cluster label it came out with (not roles) -- what a streaming
+  consumer saw at the time;
+* "relabelled": the same turns (same speech, same boundaries) after the call, each 0.8 s slot
+  relabelled by a fresh clustering of everything the clusterer still remembers
+  (`FrontEnd.speaker_segments()` + `processors.diarization.relabel_turns`): re-clustering as the
+  call grows, applied to the labels already emitted. A turn whose slots now disagree is split at
+  the slot edge; no speech is added or moved. This is what `callpulse diarize --relabel` prints.
 
     python -m bench.der [--data DIR] [--frame-ms 20] [--stereo] [--set max_speakers=4 ...]
     -> prints the table, writes bench/results/der.json
@@ -124,7 +130,10 @@ def streaming_hypothesis(path: Path, frame_ms: float = 20, config=None) -> tuple
     for turn in fe.flush():
         hyp.append((turn.start_s, turn.end_s, fe.last_labels[turn.turn_id]))
     cpu = time.process_time() - t0
-    return hyp, {"cpu_s": cpu, "audio_s": clip.duration_s, "turns": len(hyp)}
+    from processors.diarization import relabel_turns
+
+    relabelled = relabel_turns(hyp, fe.speaker_segments())
+    return hyp, {"cpu_s": cpu, "audio_s": clip.duration_s, "turns": len(hyp), "relabelled": relabelled}
 
 
 def stereo_sample(data: Path, noise_dbfs: list[float | None], margins=(None, 6.0)) -> dict:
@@ -174,9 +183,11 @@ def evaluate(data: Path, frame_ms: float = 20, config=None, clips=None) -> dict:
         ref = read_rttm(data / rttm).get(name, [])
         uem = read_uem(data / uem_file).get(name) if uem_file and (data / uem_file).exists() else None
         hyp, timing = streaming_hypothesis(audio, frame_ms, config)
+        rel = timing["relabelled"]
         results[name] = {
             "no_collar": der(ref, hyp, uem, 0.0),
             "collar_0.25": der(ref, hyp, uem, 0.25),
+            "relabelled": {"no_collar": der(ref, rel, uem, 0.0), "collar_0.25": der(ref, rel, uem, 0.25)},
             "cpu_ms_per_s": 1000 * timing["cpu_s"] / timing["audio_s"],
         }
     return results
@@ -198,22 +209,29 @@ def main(argv: list[str] | None = None) -> int:
     overrides = {k: json.loads(v) for k, v in (item.split("=", 1) for item in args.set)}
     results = evaluate(args.data, args.frame_ms, FrontEndConfig(diarization=overrides), clips=args.clips)
     results["_settings"] = {"frame_ms": args.frame_ms, "diarization_overrides": overrides}
-    print(f"{'clip':8} {'spk':>3} {'hyp':>3} {'DER':>7} {'miss':>6} {'FA':>6} {'conf':>6} {'DER.25':>7}  ms/s")
+    print("as emitted (labels each turn had when it came out) | relabelled (latest clustering, see "
+          "processors/diarization/relabel.py)")
+    print(f"{'clip':8} {'spk':>3} {'hyp':>3} {'DER':>7} {'miss':>6} {'FA':>6} {'conf':>6} {'DER.25':>7} | "
+          f"{'DER':>7} {'conf':>6} {'DER.25':>7}  ms/s")
     for name, r in results.items():
         if name.startswith("_"):
             continue
         a, b = r["no_collar"], r["collar_0.25"]
+        ra, rb = r["relabelled"]["no_collar"], r["relabelled"]["collar_0.25"]
         t = a["total"] or 1
         print(f"{name:8} {a['ref_speakers']:>3} {a['hyp_speakers']:>3} {100*a['der']:6.1f}% {100*a['missed']/t:5.1f}% "
-              f"{100*a['false_alarm']/t:5.1f}% {100*a['confusion']/t:5.1f}% {100*b['der']:6.1f}%  {r['cpu_ms_per_s']:.1f}")
+              f"{100*a['false_alarm']/t:5.1f}% {100*a['confusion']/t:5.1f}% {100*b['der']:6.1f}% | "
+              f"{100*ra['der']:6.1f}% {100*ra['confusion']/t:5.1f}% {100*rb['der']:6.1f}%  {r['cpu_ms_per_s']:.1f}")
     ami = [r for n, r in results.items() if n != "sample" and not n.startswith("_")]
     if ami:
-        for key in ("no_collar", "collar_0.25"):
-            tot = sum(r[key]["total"] for r in ami)
-            err = sum(r[key]["missed"] + r[key]["false_alarm"] + r[key]["confusion"] for r in ami)
-            results.setdefault("_ami_pooled", {})[key] = err / tot if tot else 0.0
-        print(f"AMI pooled DER: no collar {100*results['_ami_pooled']['no_collar']:.1f}%, "
-              f"collar 0.25 s {100*results['_ami_pooled']['collar_0.25']:.1f}%")
+        for prefix, get in (("", lambda r: r), ("relabelled_", lambda r: r["relabelled"])):
+            for key in ("no_collar", "collar_0.25"):
+                tot = sum(get(r)[key]["total"] for r in ami)
+                err = sum(get(r)[key]["missed"] + get(r)[key]["false_alarm"] + get(r)[key]["confusion"] for r in ami)
+                results.setdefault("_ami_pooled", {})[prefix + key] = err / tot if tot else 0.0
+        p = results["_ami_pooled"]
+        print(f"AMI pooled DER as emitted: no collar {100*p['no_collar']:.1f}%, collar 0.25 s {100*p['collar_0.25']:.1f}%; "
+              f"relabelled: {100*p['relabelled_no_collar']:.1f}% / {100*p['relabelled_collar_0.25']:.1f}%")
     if args.stereo:
         results["_stereo_sample"] = stereo_sample(args.data, [None, -60, -50, -40])
         print("\nsample.flac as a stereo call (speaker = channel), 8 kHz mu-law, DER no collar:")

@@ -456,6 +456,19 @@ class FrontEnd:
             audio=turn.audio.astype(np.float32) / 32768.0, overlap=overlap,
         )
 
+    def speaker_segments(self) -> list[tuple[float, float, str]]:
+        """Mono calls: (start_s, end_s, cluster label) of the emitted speech still in the speaker
+        clusterer's memory, labelled by its latest clustering (`SpeakerLabeler.current_segments`;
+        `processors.diarization.relabel_turns` lays them over the emitted turns). Stereo: []."""
+        segments = getattr(self._labelers[0], "current_segments", None)
+        if self.call.stereo or segments is None:
+            return []
+        return [(a / SAMPLE_RATE, b / SAMPLE_RATE, label) for a, b, label in segments()]
+
+    def role_of(self, label: str, channel: int = 0) -> str:
+        """The role (agent / customer) the front end gives a speaker label now."""
+        return self._labelers[channel].role(label)
+
     def flush(self) -> list[SpeechTurn]:
         """The call ended: declare missing frames lost, decode the tail, emit the last turns."""
         if self._flushed:

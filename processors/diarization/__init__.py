@@ -16,7 +16,8 @@ The limit is the embedder: the wheel's d-vectors of two people on one line diffe
 
 from processors.diarization.clustering import ClusteringConfig, OnlineClusterer, spectral_clusters
 from processors.diarization.labeler import DiarizationConfig, SpeakerLabeler, label_name
+from processors.diarization.relabel import relabel_turns
 from processors.diarization.roles import RoleAssigner
 
 __all__ = ["ClusteringConfig", "DiarizationConfig", "OnlineClusterer", "RoleAssigner", "SpeakerLabeler",
-           "label_name", "spectral_clusters"]
+           "label_name", "relabel_turns", "spectral_clusters"]

@@ -46,9 +46,11 @@ class ClusteringConfig:
     cepstral_weight: float = 3.0
     """Weight of the cepstral part against the d-vector part (both unit-normalised)."""
     single_speaker_gap: float = 0.0
+    """Eigengap margin a split must win by over staying one speaker."""
     method: str = "spectral"
     """"spectral", or "kmeans" (directly on the normalised features; only when min = max speakers)."""
-    """Eigengap margin a split must win by over staying one speaker."""
+    final_cepstral_weight: float = 0.75
+    """Cepstral weight of the re-clustering that relabels emitted speech (`final_clustering`)."""
 
 
 def _unit(x: np.ndarray) -> np.ndarray:
@@ -145,6 +147,15 @@ class OnlineClusterer:
         self.next_id = 0
         self.centroids_raw: dict[int, np.ndarray] = {}
         """Mean raw feature of each active speaker (from the latest clustering)."""
+        self.added = 0
+        """Slots ever added to the memory: slot `serial` is memory row serial - (added - len(memory))."""
+        self.last_serial: int | None = None
+        """Serial of the slot the latest `assign` added to the memory (None: it was not added)."""
+
+    def label_of(self, serial: int) -> int | None:
+        """The latest clustering's speaker of a slot still in the memory (None once it has left)."""
+        row = serial - (self.added - len(self.memory))
+        return self.memory_labels[row] if 0 <= row < len(self.memory_labels) else None
 
     def _update_centroids(self) -> None:
         mem = self.memory.astype(np.float32)
@@ -171,6 +182,7 @@ class OnlineClusterer:
         """Speaker id of a slot. `context`: the previous slot's features in the same stretch of speech;
         when given, the slot is labelled from the mean of both (1.6 s of evidence instead of 0.8 s)."""
         raw = np.asarray(raw, np.float32)
+        self.last_serial = None
         if not self.centroids_raw:
             label = self.next_id
             self.next_id += 1
@@ -188,6 +200,8 @@ class OnlineClusterer:
         row = raw[None, :].astype(np.float16)
         self.memory = row if len(self.memory) == 0 else np.vstack([self.memory, row])
         self.memory_labels.append(label)
+        self.last_serial = self.added
+        self.added += 1
         if len(self.memory) > self.cfg.memory:
             self.memory = self.memory[-self.cfg.memory:]
             self.memory_labels = self.memory_labels[-self.cfg.memory:]
@@ -200,12 +214,12 @@ class OnlineClusterer:
             self._update_centroids()
         return label
 
-    def recluster(self) -> None:
-        mem = self.memory.astype(np.float32)
-        new = spectral_clusters(Projection(mem, self.cfg.cepstral_weight)(mem), self.cfg)
+    def _inherit_ids(self, new: np.ndarray, next_id: int) -> tuple[dict[int, int], int]:
+        """Map clusters 0..k-1 of the memory to speaker ids: each takes the old id it shares most
+        slots with (Hungarian); the others get fresh ids from `next_id`."""
         old = np.asarray(self.memory_labels)
         old_ids = sorted(i for i in set(old.tolist()) if i >= 0)
-        k = int(new.max()) + 1
+        k = int(new.max()) + 1 if len(new) else 0
         overlap = np.array([[np.sum((new == j) & (old == i)) for i in old_ids] for j in range(k)]).reshape(k, len(old_ids))
         mapping: dict[int, int] = {}
         if overlap.size:
@@ -213,17 +227,41 @@ class OnlineClusterer:
             mapping = {int(r): old_ids[c] for r, c in zip(rows, cols) if overlap[r, c] > 0}
         for j in range(k):
             if j not in mapping:
-                mapping[j] = self.next_id
-                self.next_id += 1
+                mapping[j] = next_id
+                next_id += 1
+        return mapping, next_id
+
+    def recluster(self) -> None:
+        mem = self.memory.astype(np.float32)
+        new = spectral_clusters(Projection(mem, self.cfg.cepstral_weight)(mem), self.cfg)
+        mapping, self.next_id = self._inherit_ids(new, self.next_id)
         self.memory_labels = [mapping[int(j)] for j in new]
         self._update_centroids()
 
+    def final_clustering(self) -> tuple[list[int], "Projection | None", dict[int, np.ndarray]]:
+        """A fresh clustering of the whole memory for relabelling speech already emitted (the
+        online one stays as it is): cepstral part weighted `final_cepstral_weight`, ids inherited
+        from the online labels. Returns the label of each memory row, the projection used and
+        the projected centroid of each speaker (to place pieces that never entered the memory)."""
+        mem = self.memory.astype(np.float32)
+        if len(mem) < self.cfg.min_memory:
+            return list(self.memory_labels), None, {}
+        proj = Projection(mem, self.cfg.final_cepstral_weight)
+        x = proj(mem)
+        new = spectral_clusters(x, self.cfg)
+        mapping, _ = self._inherit_ids(new, self.next_id)
+        labels = [mapping[int(j)] for j in new]
+        centroids = {mapping[j]: _unit(x[new == j].mean(axis=0)) for j in sorted(set(new.tolist()))}
+        return labels, proj, centroids
+
     def to_state(self) -> dict:
-        return {"memory": self.memory, "memory_labels": self.memory_labels, "next_id": self.next_id}
+        return {"memory": self.memory, "memory_labels": self.memory_labels, "next_id": self.next_id,
+                "added": self.added}
 
     def load_state(self, st: dict) -> None:
         self.memory = np.asarray(st["memory"], np.float16)
         self.memory_labels = [int(v) for v in st["memory_labels"]]
         self.next_id = int(st["next_id"])
+        self.added = int(st.get("added", len(self.memory)))
         if len(self.memory):
             self._update_centroids()

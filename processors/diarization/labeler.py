@@ -73,9 +73,12 @@ class SpeakerLabeler:
         self.last_label: int | None = None
         self.prev_feature: np.ndarray | None = None
         """Features of the previous slot of the current stretch of speech (slot smoothing)."""
-        self.pending: tuple[int, np.ndarray, int] | None = None
-        """Look-ahead: (start, features, raw label) of the slot waiting for its successor."""
+        self.pending: tuple[int, np.ndarray, int, int] | None = None
+        """Look-ahead: (start, features, raw label, memory serial) of the slot waiting for its successor."""
         self.embeddings = 0
+        self.log: list[list] = []
+        """Emitted pieces still within the clusterer's memory horizon, for `current_segments`:
+        [start, end, memory serial (-1: not in the memory), emitted cluster, features (float16) or None]."""
 
     def on_start(self, sample: int) -> None:
         self.region_start = self.buf_start = self.labeled = sample
@@ -94,11 +97,39 @@ class SpeakerLabeler:
         return self.clusterer.nearest(np.mean(features, axis=0))
 
     def _emit_pending(self, next_feature: np.ndarray | None) -> tuple[np.ndarray, str]:
-        start, feature, raw = self.pending
+        start, feature, raw, serial = self.pending
         neighbours = [f for f in (self.prev_feature, feature, next_feature) if f is not None]
         label = self._decide(neighbours, raw) if self.cfg.lookahead else raw
         self.prev_feature, self.pending, self.last_label = feature, None, label
+        self._record(start, start + self.slot, serial, label, feature)
         return self._piece(start, start + self.slot).copy(), label_name(label)
+
+    def _record(self, start: int, end: int, serial: int | None, label: int, feature: np.ndarray | None) -> None:
+        """Log an emitted piece; forget pieces whose slots have left the clusterer's memory."""
+        in_memory = serial is not None and serial >= 0
+        self.log.append([int(start), int(end), serial if in_memory else -1, int(label),
+                         None if in_memory or feature is None else np.asarray(feature, np.float16)])
+        oldest = self.clusterer.added - len(self.clusterer.memory)
+        gone = [i for i, e in enumerate(self.log) if 0 <= e[2] < oldest]
+        if gone:
+            del self.log[: gone[-1] + 1]
+
+    def current_segments(self) -> list[tuple[int, int, str]]:
+        """(start, end, label) of the emitted speech still in the clusterer's memory horizon (the
+        last `memory` slots), each labelled by the latest clustering: a slot by its cluster, a piece
+        that never entered the memory (short tail or region) by its nearest speaker now. Older
+        speech keeps the label it was emitted with (the consumer already has it)."""
+        labels, proj, centroids = self.clusterer.final_clustering()
+        offset = self.clusterer.added - len(self.clusterer.memory)
+        ids = list(centroids)
+        cents = np.stack([centroids[i] for i in ids]) if ids else None
+        out = []
+        for start, end, serial, emitted, feature in self.log:
+            label = labels[serial - offset] if 0 <= serial - offset < len(labels) and serial >= 0 else None
+            if label is None and feature is not None and proj is not None:
+                label = ids[int(np.argmax(cents @ proj(np.asarray(feature, np.float32))[0]))]
+            out.append((start, end, label_name(emitted if label is None else label)))
+        return out
 
     def on_audio(self, audio: np.ndarray) -> list[tuple[np.ndarray, str]]:
         self.buf = np.concatenate([self.buf, np.asarray(audio, np.float32)])
@@ -116,12 +147,14 @@ class SpeakerLabeler:
         for s, e in zip(starts, emb):
             if self.cfg.lookahead:
                 raw = self.clusterer.assign(e, full=True)
+                serial = self.clusterer.last_serial
                 if self.pending is not None:
                     out.append(self._emit_pending(e))
-                self.pending = (s, e, raw)
+                self.pending = (s, e, raw, -1 if serial is None else serial)
             else:
                 context = self.prev_feature if self.cfg.smooth_slots else None
                 self.last_label = self.clusterer.assign(e, full=True, context=context)
+                self._record(s, s + self.slot, self.clusterer.last_serial, self.last_label, e)
                 self.prev_feature = e
                 out.append((self._piece(s, s + self.slot).copy(), label_name(self.last_label)))
         self.labeled = starts[-1] + self.slot
@@ -140,15 +173,20 @@ class SpeakerLabeler:
             tail_feature = speaker_features(fit_window(context)[None, :])[0]
             self.embeddings += 1
             tail_raw = self.clusterer.assign(tail_feature, full=full)
+            tail_serial = self.clusterer.last_serial
         if self.pending is not None:
             out.append(self._emit_pending(tail_feature))
         if rest is not None:
             if tail_feature is None:
                 label = self.last_label
-            elif self.cfg.lookahead:
-                label = self._decide([f for f in (self.prev_feature, tail_feature) if f is not None], tail_raw)
+                # the previous slot's label: follow that slot's latest clustering
+                prev = self.log[-1] if self.log else None
+                serial, feature = (prev[2], prev[4]) if prev else (-1, None)
             else:
-                label = tail_raw
+                label = self._decide([f for f in (self.prev_feature, tail_feature) if f is not None], tail_raw) \
+                    if self.cfg.lookahead else tail_raw
+                serial, feature = (-1 if tail_serial is None else tail_serial), tail_feature
+            self._record(self.labeled, end, None if serial < 0 else serial, label, feature)
             out.append((rest, label_name(label)))
             self.last_label = label
         self.labeled = end
@@ -180,7 +218,8 @@ class SpeakerLabeler:
                 "region_start": self.region_start, "buf": self.buf, "buf_start": self.buf_start,
                 "labeled": self.labeled, "last_label": self.last_label, "embeddings": self.embeddings,
                 "prev_feature": self.prev_feature,
-                "pending": None if self.pending is None else [self.pending[0], self.pending[1], self.pending[2]]}
+                "pending": None if self.pending is None else list(self.pending),
+                "log": [list(e) for e in self.log]}
 
     def load_state(self, st: dict) -> None:
         self.clusterer.load_state(st["clusterer"])
@@ -192,4 +231,7 @@ class SpeakerLabeler:
         prev = st.get("prev_feature")
         self.prev_feature = None if prev is None else np.asarray(prev, np.float32)
         pend = st.get("pending")
-        self.pending = None if pend is None else (int(pend[0]), np.asarray(pend[1], np.float32), int(pend[2]))
+        self.pending = None if pend is None else (int(pend[0]), np.asarray(pend[1], np.float32), int(pend[2]),
+                                                  int(pend[3]) if len(pend) > 3 else -1)
+        self.log = [[int(a), int(b), int(c), int(d), None if f is None else np.asarray(f, np.float16)]
+                    for a, b, c, d, f in st.get("log", [])]

@@ -6,6 +6,10 @@ worker does; each turn is printed as one RTTM SPEAKER line the moment the front 
 Mono files: speakers are the clusters (`spk0`, `spk1`...), or `agent`/`customer` with `--roles`.
 Two-channel files (or `--stereo`): one speaker per channel (`ch0`, `ch1`; roles from
 `--agent-channel`).
+`--relabel` (mono): print nothing while streaming; at the end, print the emitted turns relabelled
+by a fresh clustering of the whole call (the same speech and boundaries; a turn whose 0.8 s slots
+now belong to different speakers is split at the slot edge), see processors/diarization/relabel.py.
+Without it, the lines are exactly what a streaming consumer got, as it got them.
 """
 
 from __future__ import annotations
@@ -30,6 +34,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--denoiser", default=None, help="override the default denoiser (off, spectral_gate, dtln)")
     parser.add_argument("--max-turn-s", type=float, default=None)
     parser.add_argument("--file-id", default=None, help="RTTM file id (default: the file name without extension)")
+    parser.add_argument("--relabel", action="store_true",
+                        help="mono: at the end, print the emitted turns relabelled by the latest clustering")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -63,20 +69,34 @@ def run(args: argparse.Namespace) -> int:
         config.max_turn_s = args.max_turn_s
     fe = FrontEnd(call, config)
 
+    relabel = args.relabel and not stereo
+    emitted: list[tuple[float, float, str]] = []
+
+    def line(start: float, end: float, who: str) -> str:
+        return f"SPEAKER {file_id} 1 {start:.3f} {end - start:.3f} <NA> <NA> {who} <NA> <NA>"
+
     def emit(turns) -> None:
         for t in turns:
+            if relabel:
+                emitted.append((t.start_s, t.end_s, fe.last_labels[t.turn_id]))
+                continue
             if args.roles:
                 who = t.speaker
             elif stereo:
                 who = f"ch{t.channel}"
             else:
                 who = fe.last_labels[t.turn_id]
-            print(f"SPEAKER {file_id} 1 {t.start_s:.3f} {t.end_s - t.start_s:.3f} <NA> <NA> {who} <NA> <NA>", flush=True)
+            print(line(t.start_s, t.end_s, who), flush=True)
 
     try:
         for frame in frames_from_clip(file_id, samples, args.frame_ms, args.encoding, args.rate):
             emit(fe.push(frame))
         emit(fe.flush())
+        if relabel:
+            from processors.diarization import relabel_turns
+
+            for start, end, label in relabel_turns(emitted, fe.speaker_segments()):
+                print(line(start, end, fe.role_of(label) if args.roles else label), flush=True)
     except BrokenPipeError:  # `| head`: the reader has all it wanted
         sys.stderr.close()
     return 0

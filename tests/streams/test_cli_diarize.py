@@ -27,3 +27,14 @@ def test_diarize_cluster_labels_and_bad_file(capsys, tmp_path):
     bad.write_bytes(b"not audio")
     assert main(["diarize", str(bad)]) == 2
     assert "cannot read" in capsys.readouterr().err
+
+
+def test_diarize_relabel_prints_the_same_speech(capsys):
+    path = require_data("diarization", "sample.flac")
+    assert main(["diarize", str(path)]) == 0
+    live = [line.split() for line in capsys.readouterr().out.strip().splitlines()]
+    assert main(["diarize", str(path), "--relabel", "--roles"]) == 0
+    final = [line.split() for line in capsys.readouterr().out.strip().splitlines()]
+    assert final and {f[7] for f in final} <= {"agent", "customer"}
+    speech = lambda rows: round(sum(float(f[4]) for f in rows), 2)  # noqa: E731
+    assert abs(speech(final) - speech(live)) <= 0.01 * len(final)  # rounding of printed times only
