@@ -113,6 +113,9 @@ class SpeakerLabeler:
         gone = [i for i, e in enumerate(self.log) if 0 <= e[2] < oldest]
         if gone:
             del self.log[: gone[-1] + 1]
+        cap = 4 * self.clusterer.cfg.memory  # a call of only short pieces never fills the memory
+        if len(self.log) > cap:
+            del self.log[: len(self.log) - cap]
 
     def current_segments(self) -> list[tuple[int, int, str]]:
         """(start, end, label) of the emitted speech still in the clusterer's memory horizon (the

@@ -184,3 +184,19 @@ def test_relabelled_speech_is_the_emitted_speech(sample):
     assert again.speaker_segments() == segs
     # on sample.flac the re-clustered labels are at least as good as the emitted ones
     assert der(ref, rel)["der"] <= der(ref, hyp)["der"] + 1e-9
+
+
+def test_relabelling_only_reaches_the_clusterers_memory(sample):
+    """With a short memory, only the latest slots are relabelled; older speech keeps its labels."""
+    from processors.frontend import FrontEndConfig
+
+    x, _ = sample
+    fe = FrontEnd(CallInfo("m", stereo=False), FrontEndConfig(diarization={"memory": 6, "min_memory": 4}))
+    turns = []
+    for f in frames_from_clip("m", x[None, : 16000 * 20], 20):
+        turns += fe.push(f)
+    turns += fe.flush()
+    segs = fe.speaker_segments()
+    slots = [s for s in segs if abs((s[1] - s[0]) - 0.8) < 1e-6]
+    assert 0 < len(slots) <= 6
+    assert min(a for a, _, _ in segs) > turns[0].start_s  # the first turn is beyond the horizon
