@@ -15,6 +15,7 @@ Hypothesis: the mono clip fed frame by frame (20 ms PCM16) through `FrontEnd`, s
   the slot edge; no speech is added or moved. This is what `callpulse diarize --relabel` prints.
 
     python -m bench.der [--data DIR] [--frame-ms 20] [--stereo] [--set max_speakers=4 ...]
+                        [--config vad_threshold=0.4 ...] [--out FILE]
     -> prints the table, writes bench/results/der.json
 """
 
@@ -136,7 +137,7 @@ def streaming_hypothesis(path: Path, frame_ms: float = 20, config=None) -> tuple
     return hyp, {"cpu_s": cpu, "audio_s": clip.duration_s, "turns": len(hyp), "relabelled": relabelled}
 
 
-def stereo_sample(data: Path, noise_dbfs: list[float | None], margins=(None, 6.0)) -> dict:
+def stereo_sample(data: Path, noise_dbfs: list[float | None], margins=(None, 6.0), front: dict | None = None) -> dict:
     """sample.flac split into two channels by its RTTM (each speaker on their own side, as a stereo
     call), cafe noise at `noise_dbfs` added to both sides (None: none), 8 kHz mu-law, 20 ms frames;
     hypothesis speaker = channel. DER with and without the stereo noise-floor VAD gate."""
@@ -159,7 +160,7 @@ def stereo_sample(data: Path, noise_dbfs: list[float | None], margins=(None, 6.0
         audio = chans if level is None else (chans + 10 ** (level / 20) * noise).astype(np.float32)
         frames = list(frames_from_clip("s", audio, 20, "mulaw", 8000))
         for margin in margins:
-            fe = FrontEnd(CallInfo("s", stereo=True), FrontEndConfig(vad_noise_margin_db=margin))
+            fe = FrontEnd(CallInfo("s", stereo=True), FrontEndConfig(**{**(front or {}), "vad_noise_margin_db": margin}))
             turns = [t for f in frames for t in fe.push(f)] + fe.flush()
             hyp = [(t.start_s, t.end_s, speakers[t.channel]) for t in turns]
             out[f"noise={level}dBFS gate={margin}"] = der(ref, hyp)
@@ -203,12 +204,15 @@ def main(argv: list[str] | None = None) -> int:
                         help="also: sample.flac as a stereo call with line noise, with/without the VAD noise gate")
     parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
                         help="diarization overrides, e.g. max_speakers=4 cepstral_weight=10")
+    parser.add_argument("--config", nargs="*", default=[], metavar="KEY=VALUE",
+                        help="front-end settings (FrontEndConfig), e.g. vad_threshold=0.4 post_pad_s=0.05")
     args = parser.parse_args(argv)
     from processors.frontend import FrontEndConfig
 
     overrides = {k: json.loads(v) for k, v in (item.split("=", 1) for item in args.set)}
-    results = evaluate(args.data, args.frame_ms, FrontEndConfig(diarization=overrides), clips=args.clips)
-    results["_settings"] = {"frame_ms": args.frame_ms, "diarization_overrides": overrides}
+    front = {k: json.loads(v) for k, v in (item.split("=", 1) for item in args.config)}
+    results = evaluate(args.data, args.frame_ms, FrontEndConfig(diarization=overrides, **front), clips=args.clips)
+    results["_settings"] = {"frame_ms": args.frame_ms, "diarization_overrides": overrides, "front_end": front}
     print("as emitted (labels each turn had when it came out) | relabelled (latest clustering, see "
           "processors/diarization/relabel.py)")
     print(f"{'clip':8} {'spk':>3} {'hyp':>3} {'DER':>7} {'miss':>6} {'FA':>6} {'conf':>6} {'DER.25':>7} | "
@@ -233,7 +237,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"AMI pooled DER as emitted: no collar {100*p['no_collar']:.1f}%, collar 0.25 s {100*p['collar_0.25']:.1f}%; "
               f"relabelled: {100*p['relabelled_no_collar']:.1f}% / {100*p['relabelled_collar_0.25']:.1f}%")
     if args.stereo:
-        results["_stereo_sample"] = stereo_sample(args.data, [None, -60, -50, -40])
+        results["_stereo_sample"] = stereo_sample(args.data, [None, -60, -50, -40], front=front)
         print("\nsample.flac as a stereo call (speaker = channel), 8 kHz mu-law, DER no collar:")
         for key, r in results["_stereo_sample"].items():
             t = r["total"] or 1
