@@ -15,7 +15,7 @@ Hypothesis: the mono clip fed frame by frame (20 ms PCM16) through `FrontEnd`, s
   the slot edge; no speech is added or moved. This is what `callpulse diarize --relabel` prints.
 
     python -m bench.der [--data DIR] [--frame-ms 20] [--stereo] [--set max_speakers=4 ...]
-                        [--config vad_threshold=0.4 ...] [--out FILE]
+                        [--config vad_threshold=0.4 ...] [--encoding mulaw --rate 8000] [--out FILE]
     -> prints the table, writes bench/results/der.json
 """
 
@@ -113,7 +113,8 @@ def der(reference: list[Segment], hypothesis: list[Segment], uem: list[tuple[flo
             "ref_speakers": len(ref_spk), "hyp_speakers": len(hyp_spk)}
 
 
-def streaming_hypothesis(path: Path, frame_ms: float = 20, config=None) -> tuple[list[Segment], dict]:
+def streaming_hypothesis(path: Path, frame_ms: float = 20, config=None, encoding: str = "pcm_s16le",
+                         rate: int = 16000) -> tuple[list[Segment], dict]:
     """Feed a recording through FrontEnd as a mono call; cluster-labelled turns + timing."""
     from processors.audio.io import load_audio
     from processors.frontend import FrontEnd, FrontEndConfig, frames_from_clip
@@ -122,7 +123,7 @@ def streaming_hypothesis(path: Path, frame_ms: float = 20, config=None) -> tuple
     clip = load_audio(path)
     call = CallInfo(call_id=path.stem, stereo=False)
     fe = FrontEnd(call, config or FrontEndConfig())
-    frames = list(frames_from_clip(call.call_id, clip.samples, frame_ms=frame_ms))
+    frames = list(frames_from_clip(call.call_id, clip.samples, frame_ms, encoding, rate))
     hyp: list[Segment] = []
     t0 = time.process_time()
     for frame in frames:
@@ -173,7 +174,8 @@ CLIPS = [("sample", "sample.rttm", None)] + [
     (f"tst0{i}", "debug.test.rttm", "debug.test.uem") for i in range(2)]
 
 
-def evaluate(data: Path, frame_ms: float = 20, config=None, clips=None) -> dict:
+def evaluate(data: Path, frame_ms: float = 20, config=None, clips=None, encoding: str = "pcm_s16le",
+             rate: int = 16000) -> dict:
     results = {}
     for name, rttm, uem_file in CLIPS:
         if clips and name not in clips:
@@ -183,7 +185,7 @@ def evaluate(data: Path, frame_ms: float = 20, config=None, clips=None) -> dict:
             continue
         ref = read_rttm(data / rttm).get(name, [])
         uem = read_uem(data / uem_file).get(name) if uem_file and (data / uem_file).exists() else None
-        hyp, timing = streaming_hypothesis(audio, frame_ms, config)
+        hyp, timing = streaming_hypothesis(audio, frame_ms, config, encoding, rate)
         rel = timing["relabelled"]
         results[name] = {
             "no_collar": der(ref, hyp, uem, 0.0),
@@ -200,6 +202,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--frame-ms", type=float, default=20)
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "results" / "der.json")
     parser.add_argument("--clips", nargs="*")
+    parser.add_argument("--encoding", default="pcm_s16le", choices=["pcm_s16le", "mulaw", "alaw"],
+                        help="send the clips as this encoding (telephone: mulaw at --rate 8000)")
+    parser.add_argument("--rate", type=int, default=16000, choices=[8000, 16000, 44100, 48000])
     parser.add_argument("--stereo", action="store_true",
                         help="also: sample.flac as a stereo call with line noise, with/without the VAD noise gate")
     parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
@@ -211,8 +216,10 @@ def main(argv: list[str] | None = None) -> int:
 
     overrides = {k: json.loads(v) for k, v in (item.split("=", 1) for item in args.set)}
     front = {k: json.loads(v) for k, v in (item.split("=", 1) for item in args.config)}
-    results = evaluate(args.data, args.frame_ms, FrontEndConfig(diarization=overrides, **front), clips=args.clips)
-    results["_settings"] = {"frame_ms": args.frame_ms, "diarization_overrides": overrides, "front_end": front}
+    results = evaluate(args.data, args.frame_ms, FrontEndConfig(diarization=overrides, **front), clips=args.clips,
+                       encoding=args.encoding, rate=args.rate)
+    results["_settings"] = {"frame_ms": args.frame_ms, "diarization_overrides": overrides, "front_end": front,
+                            "encoding": args.encoding, "rate": args.rate}
     print("as emitted (labels each turn had when it came out) | relabelled (latest clustering, see "
           "processors/diarization/relabel.py)")
     print(f"{'clip':8} {'spk':>3} {'hyp':>3} {'DER':>7} {'miss':>6} {'FA':>6} {'conf':>6} {'DER.25':>7} | "
