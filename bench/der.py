@@ -71,7 +71,9 @@ def _intervals_minus(regions: list[tuple[float, float]], holes: list[tuple[float
 
 def der(reference: list[Segment], hypothesis: list[Segment], uem: list[tuple[float, float]] | None = None,
         collar: float = 0.0) -> dict[str, float]:
-    """Standard DER components (seconds) and rate for one recording."""
+    """Standard DER components (seconds) and rate for one recording. `missed_overlap`: the part of
+    `missed` where the hypothesis had speech but fewer voices than the reference (overlapped speech,
+    which a one-speaker-at-a-time hypothesis cannot cover)."""
     if uem is None:
         ends = [e for _, e, _ in reference + hypothesis]
         uem = [(0.0, max(ends, default=0.0))]
@@ -100,17 +102,20 @@ def der(reference: list[Segment], hypothesis: list[Segment], uem: list[tuple[flo
     if co.size:
         rows, cols = linear_sum_assignment(-co)
         mapping = {int(i): int(j) for i, j in zip(rows, cols)}
-    total = missed = fa = conf = 0.0
+    total = missed = fa = conf = missed_overlap = 0.0
     for d, r, h in pieces:
         nr, nh = len(r), len(h)
         correct = sum(1 for i in h if mapping.get(i) in r)
         total += nr * d
         missed += max(0, nr - nh) * d
+        if nh:
+            missed_overlap += max(0, nr - nh) * d
         fa += max(0, nh - nr) * d
         conf += (min(nr, nh) - correct) * d
     rate = (missed + fa + conf) / total if total else 0.0
     return {"der": rate, "missed": missed, "false_alarm": fa, "confusion": conf, "total": total,
-            "ref_speakers": len(ref_spk), "hyp_speakers": len(hyp_spk)}
+            "ref_speakers": len(ref_spk), "hyp_speakers": len(hyp_spk),
+            "missed_overlap": missed_overlap}
 
 
 def streaming_hypothesis(path: Path, frame_ms: float = 20, config=None, encoding: str = "pcm_s16le",
@@ -222,7 +227,8 @@ def main(argv: list[str] | None = None) -> int:
                             "encoding": args.encoding, "rate": args.rate}
     print("as emitted (labels each turn had when it came out) | relabelled (latest clustering, see "
           "processors/diarization/relabel.py)")
-    print(f"{'clip':8} {'spk':>3} {'hyp':>3} {'DER':>7} {'miss':>6} {'FA':>6} {'conf':>6} {'DER.25':>7} | "
+    print("miss = missed speech, of which ovl = overlapped speech (the hypothesis spoke, with fewer voices)")
+    print(f"{'clip':8} {'spk':>3} {'hyp':>3} {'DER':>7} {'miss':>6} {'ovl':>6} {'FA':>6} {'conf':>6} {'DER.25':>7} | "
           f"{'DER':>7} {'conf':>6} {'DER.25':>7}  ms/s")
     for name, r in results.items():
         if name.startswith("_"):
@@ -231,7 +237,7 @@ def main(argv: list[str] | None = None) -> int:
         ra, rb = r["relabelled"]["no_collar"], r["relabelled"]["collar_0.25"]
         t = a["total"] or 1
         print(f"{name:8} {a['ref_speakers']:>3} {a['hyp_speakers']:>3} {100*a['der']:6.1f}% {100*a['missed']/t:5.1f}% "
-              f"{100*a['false_alarm']/t:5.1f}% {100*a['confusion']/t:5.1f}% {100*b['der']:6.1f}% | "
+              f"{100*a['missed_overlap']/t:5.1f}% {100*a['false_alarm']/t:5.1f}% {100*a['confusion']/t:5.1f}% {100*b['der']:6.1f}% | "
               f"{100*ra['der']:6.1f}% {100*ra['confusion']/t:5.1f}% {100*rb['der']:6.1f}%  {r['cpu_ms_per_s']:.1f}")
     ami = [r for n, r in results.items() if n != "sample" and not n.startswith("_")]
     if ami:
