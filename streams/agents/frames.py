@@ -220,26 +220,33 @@ class FramesStage:
         if len(frames) > 1 and not call.info.stereo:
             raise FrameError(f"a {len(frames)}-channel interleaved frame for mono call {call_id}")
         call.last_seen = time.monotonic()
-        for frame in frames:
-            if frame.seq <= call.last_seq.get(frame.channel, -1):
-                # A duplicate, or redelivered after a restart and already inside the checkpoint: the
-                # front end's sequencer drops it too (stats.dropped_late), but it must not count as audio.
-                with self.stats.measure("frames"):
-                    call.fe.push(frame)
-                continue
-            width = BYTES_PER_SAMPLE.get(frame.encoding)
-            with self.stats.measure("frames"):
-                # FrameError for a bad frame: nothing changed for this channel (an interleaved frame
-                # failing on its second channel keeps the first: the turns it ended are sent)
-                turns = call.fe.push(frame)
-            call.last_seq[frame.channel] = frame.seq
-            dur = len(frame.payload) / width / frame.sample_rate if width and frame.sample_rate else 0.0
-            call.decoded_s[frame.channel] = call.decoded_s.get(frame.channel, 0.0) + dur
-            if frame.channel == min(call.decoded_s):
-                call.audio_since_checkpoint_s += dur
-            self.stats.count("frames")
-            for turn in turns:
-                await self._send_turn(turn)
+        turns, error = [], None
+        with self.stats.measure("frames"):  # one timer per event: the timer's clock reads are not free
+            for frame in frames:
+                duplicate = frame.seq <= call.last_seq.get(frame.channel, -1)
+                try:
+                    # FrameError for a bad frame: nothing changed for this channel (an interleaved
+                    # frame failing on its second channel keeps the first: its turns are sent)
+                    got = call.fe.push(frame)
+                except FrameError as exc:
+                    error = exc
+                    break
+                if duplicate:
+                    # Redelivered after a restart and already inside the checkpoint (or a duplicate):
+                    # the front end's sequencer dropped it (stats.dropped_late); it is not new audio.
+                    continue
+                turns.extend(got)
+                call.last_seq[frame.channel] = frame.seq
+                width = BYTES_PER_SAMPLE.get(frame.encoding)
+                dur = len(frame.payload) / width / frame.sample_rate if width and frame.sample_rate else 0.0
+                call.decoded_s[frame.channel] = call.decoded_s.get(frame.channel, 0.0) + dur
+                if frame.channel == min(call.decoded_s):
+                    call.audio_since_checkpoint_s += dur
+                self.stats.count("frames")
+        for turn in turns:
+            await self._send_turn(turn)
+        if error is not None:
+            raise error
         call.unacked.append(event)
         await self._maybe_progress(call)
         await self._maybe_checkpoint(call)
