@@ -9,6 +9,12 @@ Speech is labelled in slots of `slot_s` (0.8 s): each slot's label comes from on
 the end of a region is labelled from the region's last 0.82 s (regions shorter than that are
 repeated to fill the window and may only join an existing speaker). One embedding per slot costs
 ~13-18 ms per second of speech; `slot_s` trades change resolution for CPU.
+
+Every emitted piece is logged (start, end, its slot in the clusterer's memory, or its features
+when it never entered the memory) for as long as its slot stays in the memory, so that
+`current_segments()` can relabel the emitted speech by a fresh clustering of the whole memory
+(`OnlineClusterer.final_clustering`): the relabelled hypothesis of bench/der.py and
+`callpulse diarize --relabel`. The log is part of the state (bounded by the memory horizon).
 """
 
 from __future__ import annotations
