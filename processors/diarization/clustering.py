@@ -18,6 +18,11 @@ maximum member overlap (Hungarian), and the slot takes its cluster's id. Until t
 `min_memory` slots a slot joins the nearest speaker, or founds one when its raw d-vector cosine to
 all is below `new_speaker_threshold`. Short pieces (repeated to fill the window) never enter the
 memory; they join the nearest speaker.
+
+`final_clustering()` clusters the whole memory once more, apart from the online state, for
+relabelling speech already emitted (see labeler.py): with the whole call in view, the d-vector
+part deserves more weight than online, where a few slots must be separated
+(`final_cepstral_weight` 0.75 vs `cepstral_weight` 2, both measured on the DER clips).
 """
 
 from __future__ import annotations
