@@ -26,7 +26,11 @@ one line differ little over a 0.8 s window (centroid cosine 0.93 on the sample's
 and per-call normalisation add.
 """
 
-from processors.diarization.clustering import ClusteringConfig, OnlineClusterer, spectral_clusters
+from processors.diarization.clustering import (
+           ClusteringConfig,
+           OnlineClusterer,
+           spectral_clusters,
+)
 from processors.diarization.labeler import DiarizationConfig, SpeakerLabeler, label_name
 from processors.diarization.relabel import relabel_turns
 from processors.diarization.roles import RoleAssigner

@@ -257,7 +257,7 @@ class OnlineClusterer:
         self.memory_labels = [mapping[int(j)] for j in new]
         self._update_centroids()
 
-    def final_clustering(self) -> tuple[list[int], "Projection | None", dict[int, np.ndarray]]:
+    def final_clustering(self) -> tuple[list[int], Projection | None, dict[int, np.ndarray]]:
         """A fresh clustering of the whole memory for relabelling speech already emitted (the
         online one stays as it is): cepstral part weighted `final_cepstral_weight`, ids inherited
         from the online labels. Returns the label of each memory row, the projection used and

@@ -50,7 +50,7 @@ class DiarizationConfig:
     """Speaker-clustering settings (processors/diarization/clustering.py)."""
 
     @classmethod
-    def from_overrides(cls, overrides: dict | None) -> "DiarizationConfig":
+    def from_overrides(cls, overrides: dict | None) -> DiarizationConfig:
         """Flat overrides: a name of this class or of ClusteringConfig (e.g. "max_speakers")."""
         overrides = dict(overrides or {})
         own = {f.name for f in fields(cls)} - {"clustering"}

@@ -7,7 +7,12 @@ import pytest
 
 from bench.der import der
 from processors.audio.io import load_audio
-from processors.diarization.embedder import EMBED_WINDOW, embed_audio, log_mel, speaker_features
+from processors.diarization.embedder import (
+    EMBED_WINDOW,
+    embed_audio,
+    log_mel,
+    speaker_features,
+)
 from processors.frontend import FrontEnd, frames_from_clip
 from processors.types import AGENT, CUSTOMER, CallInfo
 from tests.conftest import require_data

@@ -36,5 +36,5 @@ def test_diarize_relabel_prints_the_same_speech(capsys):
     assert main(["diarize", str(path), "--relabel", "--roles"]) == 0
     final = [line.split() for line in capsys.readouterr().out.strip().splitlines()]
     assert final and {f[7] for f in final} <= {"agent", "customer"}
-    speech = lambda rows: round(sum(float(f[4]) for f in rows), 2)  # noqa: E731
+    speech = lambda rows: round(sum(float(f[4]) for f in rows), 2)
     assert abs(speech(final) - speech(live)) <= 0.01 * len(final)  # rounding of printed times only
