@@ -27,9 +27,9 @@ and per-call normalisation add.
 """
 
 from processors.diarization.clustering import (
-           ClusteringConfig,
-           OnlineClusterer,
-           spectral_clusters,
+    ClusteringConfig,
+    OnlineClusterer,
+    spectral_clusters,
 )
 from processors.diarization.labeler import DiarizationConfig, SpeakerLabeler, label_name
 from processors.diarization.relabel import relabel_turns
