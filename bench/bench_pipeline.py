@@ -1,7 +1,9 @@
 """Pipeline bench: N concurrent calls replayed at real time through the whole local pipeline.
 
-Tansu broker + one worker process (all stages) + this process replaying calls and consuming the
-scores and alerts topics. N is stepped up (default 10, 20, 30, 50, 75, 100) until a step misses a
+Tansu broker + one worker process (all stages; `--workers N`: N processes of the same app splitting
+the partitions, each with its own embedded store) + this process replaying calls and consuming the
+scores and alerts topics. Stereo calls send both channels interleaved in one event per frame (audio_frame
+v2, as Genesys AudioHook does) unless `--per-channel-frames` (one event per channel and frame). N is stepped up (default 10, 20, 30, 50, 75, 100) until a step misses a
 target; stereo and mono separately. Per step:
 
 * turn latency: wall time from the replayer handing the turn's last frame to the producer, to the

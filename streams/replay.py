@@ -14,16 +14,16 @@ import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable
 
 import numpy as np
 
 from processors.text.transcripts import load_transcript_json
-from processors.types import CallInfo, TranscriptSegment
+from processors.types import SAMPLE_RATE, CallInfo, TranscriptSegment
 from schemas.codec import encode
 from streams.config import Settings
-from streams.records import call_ended_record, call_started_record, frame_to_record, interleaved_record, to_record
-from streams.topics import bootstrap_of, ensure_topics
+from streams.records import call_ended_record, call_started_record, to_record
+from streams.topics import bootstrap_of, ensure_topics, partition_of
 
 log = logging.getLogger(__name__)
 
@@ -98,18 +98,37 @@ class ReplayResult:
 
 class _CallCursor:
     def __init__(self, call: ReplayCall, frame_ms: float):
-        from processors.frontend import frames_from_clip
+        from processors.audio.decode import float_to_int16
 
         self.call = call
-        self.frames: Iterator = frames_from_clip(call.call_id, call.samples, frame_ms=frame_ms)
         self.channels = call.samples.shape[0]
-        self.n_ticks = int(np.ceil(call.samples.shape[1] / round(frame_ms * 16)))
+        self.per_frame = int(round(frame_ms * 16))
+        self.n_ticks = int(np.ceil(call.samples.shape[1] / self.per_frame))
+        # PCM16 once per call (what `frames_from_clip` encodes frame by frame, sample for sample), in
+        # time-major order too when both channels go into one event: a tick is then one slice.
+        self.pcm = float_to_int16(call.samples).astype("<i2")
+        self.interleave = self.channels > 1 and not call.per_channel_frames
+        self.pcm_by_time = np.ascontiguousarray(self.pcm.T) if self.interleave else None
         self.tick = 0
         self.segments = sorted(call.transcript, key=lambda s: s.end_s)
         self.seg_i = 0
         self.started = False
         self.done = False
         self.wall = np.zeros(self.n_ticks)
+        self.partition: int | None = None
+
+    def frame_records(self) -> list[dict]:
+        """The audio_frame records of the current tick: one with every channel interleaved (v2), or
+        one per channel. Identical to `frames_from_clip` + `interleaved_record` / `frame_to_record`."""
+        seq = self.tick
+        a, b = seq * self.per_frame, min((seq + 1) * self.per_frame, self.pcm.shape[1])
+        base = {"call_id": self.call.call_id, "channel": 0, "seq": seq,
+                "capture_ts_ms": int(round(seq * self.per_frame * 1000 / SAMPLE_RATE)),
+                "sample_rate": SAMPLE_RATE, "encoding": "pcm_s16le"}
+        if self.interleave:
+            return [{**base, "payload": self.pcm_by_time[a:b].tobytes(), "channels": self.channels}]
+        return [{**base, "channel": c, "payload": self.pcm[c, a:b].tobytes(), "channels": 1}
+                for c in range(self.channels)]
 
 
 async def replay(settings: Settings, calls: list[ReplayCall], *, speed: float = 1.0, frame_ms: float = 20,
@@ -148,17 +167,17 @@ async def replay(settings: Settings, calls: list[ReplayCall], *, speed: float = 
                 key = call.call_id.encode()
                 if not cur.started:
                     cur.started = True
+                    # the default partitioner's choice, computed once per call instead of per event
+                    cur.partition = partition_of(key, len(await producer.partitions_for(topic_audio)))
                     rec = call_started_record(call.info, int(now_wall * 1000))
-                    futures.append(await producer.send(topic_audio, encode("call_event", rec), key=key))
-                step = [f for f in (next(cur.frames, None) for _ in range(cur.channels)) if f is not None]
-                if len(step) > 1 and not call.per_channel_frames:
-                    records = [interleaved_record(step)]
-                else:
-                    records = [frame_to_record(f) for f in step]
-                for rec in records:
-                    futures.append(await producer.send(topic_audio, encode("audio_frame", rec), key=key))
-                    result.frames_sent += 1
-                result.audio_s += sum(len(f.payload) / 2 / f.sample_rate for f in step)
+                    futures.append(await producer.send(topic_audio, encode("call_event", rec), key=key,
+                                                       partition=cur.partition))
+                if cur.tick < cur.n_ticks:
+                    for rec in cur.frame_records():
+                        futures.append(await producer.send(topic_audio, encode("audio_frame", rec), key=key,
+                                                           partition=cur.partition))
+                        result.frames_sent += 1
+                        result.audio_s += len(rec["payload"]) / 2 / SAMPLE_RATE
                 if cur.tick < cur.n_ticks:
                     cur.wall[cur.tick] = time.time()
                 cur.tick += 1

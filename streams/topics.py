@@ -37,6 +37,13 @@ def topic_names(settings: Settings) -> dict[str, str]:
     return {name: settings.topic(name) for name in TOPIC_NAMES}
 
 
+def partition_of(key: bytes, partitions: int) -> int:
+    """The partition Kafka's default partitioner (murmur2) gives a key: where the call's events are."""
+    from aiokafka.partitioner import murmur2
+
+    return (murmur2(key) & 0x7FFFFFFF) % partitions
+
+
 def bootstrap_of(broker_url: str) -> str:
     """"kafka://h1:9092;h2:9092" -> "h1:9092,h2:9092" (aiokafka's form)."""
     hosts = []

@@ -35,6 +35,7 @@ from streams.records import (
     record_to_frames,
     turn_to_record,
 )
+from streams.topics import partition_of
 from streams.wire import ENDED, PROGRESS, STARTED, Control, encode_control, kind_of
 
 log = logging.getLogger(__name__)
@@ -80,13 +81,6 @@ def wants_score(speaker: str, agent_emotion: bool) -> bool:
     """Which turns the emotion model sees: the customer's; everyone's only when agent emotion is on
     (the same rule as `processors.offline.cut_and_score`)."""
     return agent_emotion or speaker == CUSTOMER
-
-
-def partition_of(key: bytes, partitions: int) -> int:
-    """The partition Kafka's default partitioner (murmur2) gives a key: where the call's events are."""
-    from aiokafka.partitioner import murmur2
-
-    return (murmur2(key) & 0x7FFFFFFF) % partitions
 
 
 def pack_checkpoint(call: LiveCall) -> bytes:
