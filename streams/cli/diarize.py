@@ -8,7 +8,8 @@ Two-channel files (or `--stereo`): one speaker per channel (`ch0`, `ch1`; roles 
 `--agent-channel`).
 `--relabel` (mono): print nothing while streaming; at the end, print the emitted turns relabelled
 by a fresh clustering of the whole call (the same speech and boundaries; a turn whose 0.8 s slots
-now belong to different speakers is split at the slot edge), see processors/diarization/relabel.py.
+now belong to different speakers is split at the slot edge, and touching pieces of one speaker
+make one line), see processors/diarization/relabel.py.
 Without it, the lines are exactly what a streaming consumer got, as it got them.
 """
 
