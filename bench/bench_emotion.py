@@ -57,9 +57,9 @@ def main() -> int:
     cpu_feat, cpu_total = [], []
     for _ in range(args.repeats):
         c0 = time.process_time()
-        feats = [model.features(t)[0] for t in turns]
+        inputs = [model.chunk_inputs(t)[0] for t in turns]
         c1 = time.process_time()
-        model.probabilities(feats)
+        model.probabilities([f for f, _ in inputs], [s for _, s in inputs] if model.uses_stats else None)
         c2 = time.process_time()
         cpu_feat.append(c1 - c0)
         cpu_total.append(c2 - c0)

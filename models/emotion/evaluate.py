@@ -37,7 +37,15 @@ import numpy as np
 
 from models.emotion.augment import load_noise, telephone_degrade
 from models.emotion.corpora import Clip
-from models.emotion.train import REPO_ROOT, TrainConfig, feature_cache, gather_clips, train_and_export
+from models.emotion.train import (
+    REPO_ROOT,
+    TrainConfig,
+    add_head_arguments,
+    feature_cache,
+    gather_clips,
+    head_from_args,
+    train_and_export,
+)
 from processors.types import EMOTION_LABELS, NEGATIVE_EMOTIONS
 
 log = logging.getLogger("models.emotion.evaluate")
@@ -165,9 +173,9 @@ def markdown(summary: dict) -> str:
 
 # ---- driver ---------------------------------------------------------------------------------------
 def _train_fold(job: tuple) -> dict:
-    k, train_clips, out, cfg, version, n_variants = job
+    k, train_clips, out, cfg, version, n_variants, head, cnn_from = job
     logging.basicConfig(level=logging.INFO, format=f"%(asctime)s fold{k} %(levelname)s %(name)s: %(message)s")
-    return train_and_export(train_clips, out, cfg, version, n_variants=n_variants)
+    return train_and_export(train_clips, out, cfg, version, n_variants=n_variants, head=head, cnn_from=cnn_from)
 
 
 def score_fold(model_path: Path, clips: list[Clip], fold: int, noise: np.ndarray) -> list[dict]:
@@ -198,6 +206,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip-train", action="store_true", help="only score existing fold models")
     parser.add_argument("--parallel", type=int, default=2, help="folds trained at once (1 torch thread each)")
     parser.add_argument("--variants", type=int, default=3)
+    parser.add_argument("--cnn-from", default=None,
+                        help="folder with log-mel-only fold{k}.onnx CNNs of the same folds: train only the statistics branch")
+    add_head_arguments(parser)
     for name, value in asdict(TrainConfig()).items():
         parser.add_argument(f"--{name.replace('_', '-')}", type=type(value), default=value)
     args = parser.parse_args(argv)
@@ -222,9 +233,17 @@ def main(argv: list[str] | None = None) -> int:
     }, indent=1))
 
     if not args.skip_train:
-        feature_cache(clips, n_variants=args.variants, workers=2)  # once, shared by all folds
+        head = head_from_args(args)
+        cnn_from = Path(args.cnn_from) if args.cnn_from else None
+        if cnn_from is None:
+            feature_cache(clips, n_variants=args.variants, workers=2)  # once, shared by all folds
+        if head is not None:
+            from models.emotion.stats_head import stats_cache
+
+            stats_cache(clips, head.variants, workers=2)
         jobs = [(k, [c for c in clips if c.speaker_key not in set(folds[k])], out / f"fold{k}.onnx", cfg,
-                 f"fold{k}-{stamp}", args.variants) for k in chosen]
+                 f"fold{k}-{stamp}", args.variants, head, cnn_from / f"fold{k}.onnx" if cnn_from else None)
+                for k in chosen]
         t0 = time.time()
         with ProcessPoolExecutor(max_workers=max(1, args.parallel)) as pool:
             for summary in pool.map(_train_fold, jobs):
@@ -244,6 +263,8 @@ def main(argv: list[str] | None = None) -> int:
     summary = summarise(scored)
     summary["skipped_clips"] = [p for p in predictions if "error" in p]
     summary["config"] = asdict(cfg)
+    summary["stats_head"] = None if args.no_stats_head else {k: getattr(args, f"head_{k}") for k in ("hidden", "alpha", "members", "cnn_weight", "variants")}
+    summary["cnn_from"] = args.cnn_from
     (out / "eval.json").write_text(json.dumps(summary, indent=1))
     (out / "eval.md").write_text(markdown(summary))
     print(markdown(summary))

@@ -1,7 +1,8 @@
 """Train the emotion network on labelled audio and export it to ONNX (one command).
 
     python -m models.emotion.train --data ../shared/data/ser [--manifest my_calls.csv] \
-        --out models/emotion/emotion.onnx [--epochs 40] [--exclude-speakers ravdess:01,emodb:03]
+        --out models/emotion/emotion.onnx [--epochs 40] [--exclude-speakers ravdess:01,emodb:03] \
+        [--cnn-from existing_cnn.onnx] [--no-stats-head]
 
 Input: folders of corpus clips recognised by file name (models.emotion.corpora) and/or CSV manifests.
 Output: the .onnx (with metadata) and `<out>.train.json` (clips, speakers, class counts, config, time).
@@ -12,6 +13,9 @@ epoch draws the clean copy with probability `clean_prob`, else one phone copy, s
 studio and phone-line audio of every training speaker. On top: random crops, SpecAugment (frequency
 and time masks), inverse-frequency class weights (the score that matters is mean per-class recall),
 label smoothing, AdamW with a one-cycle schedule, a fixed number of epochs (no peeking at test folds).
+Then (model 2.0 on) the statistics branch (models.emotion.stats_head): utterance statistics of the same
+clips (clean + 2 phone copies) -> a bag of MLPs, merged into the same ONNX graph. `--cnn-from` reuses
+an already trained log-mel-only CNN file (e.g. model 1.0's) and trains only the statistics branch.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ import numpy as np
 
 from models.emotion.augment import TelephoneAugmenter
 from models.emotion.corpora import Clip, list_clips, read_manifest
+from models.emotion.stats_head import HeadConfig, head_config_json, merge_into_onnx, stats_cache, train_head
 from processors.audio.io import load_audio
 from processors.emotion.features import DEFAULT_PARAMS, BadAudioError, FeatureParams, log_mel_features
 from processors.types import EMOTION_LABELS
@@ -225,26 +230,59 @@ def train_and_export(
     n_variants: int = 3,
     noise_dir: str | None = None,
     extra_metadata: dict[str, str] | None = None,
+    head: HeadConfig | None = HeadConfig(),
+    cnn_from: Path | None = None,
 ) -> dict:
-    """Cache features, train, export ONNX + parity check; returns the training summary (also written)."""
-    from models.emotion.export import export_onnx
-
+    """Cache features, train (or reuse) the CNN, export ONNX + parity check, then train and merge the
+    statistics branch unless `head` is None; returns the training summary (also written)."""
     t_start = time.time()
-    cache = feature_cache(clips, params, n_variants, noise_dir=noise_dir, workers=2)
-    t_feats = time.time() - t_start
-    kept = [c for c in clips if str(c.path) in cache]
-    variants = [cache[str(c.path)] for c in kept]
-    labels = np.array([EMOTION_LABELS.index(c.label) for c in kept], dtype=np.int64)
-    net, history = train_net(variants, labels, cfg, params.n_mels)
-    t_train = time.time() - t_start - t_feats
-    speakers = sorted({c.speaker_key for c in kept})
+    speakers = sorted({c.speaker_key for c in clips})
     meta = {
-        "training_clips": str(len(kept)),
+        "training_clips": str(len(clips)),
         "training_speakers": json.dumps(speakers),
         "train_config": json.dumps(asdict(cfg)),
         **(extra_metadata or {}),
     }
-    max_diff = export_onnx(net, out, params, version, meta)
+    cnn_path = Path(out) if head is None else Path(str(out) + ".cnn.tmp.onnx")
+    if cnn_from is None:
+        from models.emotion.export import export_onnx
+
+        cache = feature_cache(clips, params, n_variants, noise_dir=noise_dir, workers=2)
+        t_feats = time.time() - t_start
+        kept = [c for c in clips if str(c.path) in cache]
+        variants = [cache[str(c.path)] for c in kept]
+        labels = np.array([EMOTION_LABELS.index(c.label) for c in kept], dtype=np.int64)
+        net, history = train_net(variants, labels, cfg, params.n_mels)
+        t_train = time.time() - t_start - t_feats
+        max_diff = export_onnx(net, cnn_path, params, version, meta)
+        n_params = sum(p.numel() for p in net.parameters())
+    else:
+        import shutil
+
+        shutil.copyfile(cnn_from, cnn_path)
+        kept, t_feats, t_train, history, max_diff = clips, 0.0, 0.0, [], float("nan")
+        n_params = int(_onnx_meta(cnn_path).get("n_params", 0))
+        earlier = Path(str(cnn_from) + ".train.json")
+        if earlier.exists():  # keep the CNN's own training record (time, history, parity) in the summary
+            cnn_summary = json.loads(earlier.read_text())
+            t_feats, t_train = cnn_summary.get("feature_s", 0.0), cnn_summary.get("train_s", 0.0)
+            history, max_diff = cnn_summary.get("history", []), cnn_summary.get("parity_max_abs_diff", max_diff)
+            meta["train_config"] = json.dumps(cnn_summary.get("config", {}))
+    head_summary = None
+    if head is not None:
+        t_head = time.time()
+        stats = stats_cache(kept, head.variants, noise_dir=noise_dir, workers=2)
+        with_stats = [c for c in kept if str(c.path) in stats]
+        trained = train_head([stats[str(c.path)] for c in with_stats],
+                             np.array([EMOTION_LABELS.index(c.label) for c in with_stats]), head)
+        head_diff = merge_into_onnx(cnn_path, trained, out, head.cnn_weight,
+                                    {"model_version": version, "head_config": head_config_json(head), **meta})
+        cnn_path.unlink()
+        n_params += sum(sum(a.size for a in layer) for layer in trained.layers) + 2 * trained.mean.size
+        head_summary = {"config": asdict(head), "clips": len(with_stats), "parity_max_abs_diff": head_diff,
+                        "s": round(time.time() - t_head, 1)}
+        log.info("statistics branch: %d clips, parity %.2e, %.0f s", len(with_stats), head_diff, head_summary["s"])
+    labels = np.array([EMOTION_LABELS.index(c.label) for c in kept], dtype=np.int64)
     summary = {
         "model": str(out),
         "version": version,
@@ -252,18 +290,38 @@ def train_and_export(
         "speakers": speakers,
         "class_counts": {EMOTION_LABELS[i]: int(n) for i, n in enumerate(np.bincount(labels, minlength=7))},
         "corpus_counts": {k: sum(c.corpus == k for c in kept) for k in sorted({c.corpus for c in kept})},
-        "config": asdict(cfg),
+        "config": json.loads(meta["train_config"]),
         "n_variants": n_variants,
-        "n_params": sum(p.numel() for p in net.parameters()),
+        "n_params": n_params,
+        "cnn_from": str(cnn_from) if cnn_from else None,
+        "stats_head": head_summary,
         "feature_s": round(t_feats, 1),
         "train_s": round(t_train, 1),
-        "total_s": round(time.time() - t_start, 1),
+        "total_s": round(time.time() - t_start + (t_feats + t_train if cnn_from is not None else 0.0), 1),
         "parity_max_abs_diff": max_diff,
         "history": history,
     }
     Path(str(out) + ".train.json").write_text(json.dumps(summary, indent=1))
     log.info("exported %s (parity %.2e) in %.0f s total", out, max_diff, summary["total_s"])
     return summary
+
+
+def _onnx_meta(path: Path) -> dict[str, str]:
+    import onnx
+
+    return {p.key: p.value for p in onnx.load(str(path)).metadata_props}
+
+
+def add_head_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--no-stats-head", action="store_true", help="log-mel CNN only (model 1.0 recipe)")
+    for name, value in asdict(HeadConfig()).items():
+        parser.add_argument(f"--head-{name.replace('_', '-')}", type=type(value), default=value)
+
+
+def head_from_args(args: argparse.Namespace) -> HeadConfig | None:
+    if args.no_stats_head:
+        return None
+    return HeadConfig(**{k: getattr(args, f"head_{k}") for k in asdict(HeadConfig())})
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -275,6 +333,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--exclude-speakers", default="", help="comma-separated corpus:speaker keys to hold out")
     parser.add_argument("--variants", type=int, default=3, help="telephone-degraded copies per clip")
     parser.add_argument("--noise-dir", default=None)
+    parser.add_argument("--cnn-from", default=None, help="reuse this log-mel-only CNN .onnx; train only the statistics branch")
+    add_head_arguments(parser)
     for name, value in asdict(TrainConfig()).items():
         parser.add_argument(f"--{name.replace('_', '-')}", type=type(value), default=value)
     args = parser.parse_args(argv)
@@ -288,7 +348,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("no labelled clips found")
     cfg = TrainConfig(**{k: getattr(args, k) for k in asdict(TrainConfig())})
     version = args.version or time.strftime("emotion-%Y%m%d-%H%M", time.gmtime())
-    summary = train_and_export(clips, Path(args.out), cfg, version, n_variants=args.variants, noise_dir=args.noise_dir)
+    summary = train_and_export(clips, Path(args.out), cfg, version, n_variants=args.variants, noise_dir=args.noise_dir,
+                               head=head_from_args(args), cnn_from=Path(args.cnn_from) if args.cnn_from else None)
     print(json.dumps({k: summary[k] for k in ("model", "version", "clips", "n_params", "total_s", "parity_max_abs_diff")}))
     return 0
 

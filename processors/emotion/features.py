@@ -138,10 +138,12 @@ def mel_power(x: np.ndarray, params: FeatureParams = DEFAULT_PARAMS) -> np.ndarr
     return power @ mel_filterbank(params)
 
 
-def log_mel_features(audio: np.ndarray, params: FeatureParams = DEFAULT_PARAMS) -> np.ndarray:
-    """Validated turn -> trimmed, normalised (frames, n_mels) float32 log-mel features."""
+def log_mel_features(audio: np.ndarray, params: FeatureParams = DEFAULT_PARAMS, mel: np.ndarray | None = None) -> np.ndarray:
+    """Validated turn -> trimmed, normalised (frames, n_mels) float32 log-mel features.
+
+    `mel` may pass in `mel_power(audio, params)` when the caller already has it."""
     x = check_audio(audio, params)
-    mel = mel_power(x, params)
+    mel = mel_power(x, params) if mel is None else mel
     db = 10.0 * np.log10(np.maximum(mel, 1e-12))
     db = np.maximum(db, db.max() - params.top_db)
 

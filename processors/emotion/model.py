@@ -11,6 +11,9 @@ Output: one `EmotionResult` per turn: probabilities over EMOTION_LABELS, `upset`
   escalation stage already looks for sustained negativity rather than single peaks.
 - Turns longer than `max_turn_s` (30 s) are cut into equal chunks of at most 30 s, each scored, and
   the probabilities averaged weighted by chunk length (the whole turn counts; memory stays bounded).
+- Models from 2.0 on also take `stats` (processors.emotion.prosody: pitch, energy, tilt statistics of
+  each chunk) beside the log-mel frames; the mel spectrum is computed once for both. Older models
+  (log-mel only) still load and score.
 - Providers: CUDA when onnxruntime-gpu offers it, else CPU; the session's actual providers are logged
   (ORT falls back to CPU silently when CUDA fails to load).
 """
@@ -27,7 +30,15 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-from processors.emotion.features import DEFAULT_PARAMS, BadAudioError, FeatureParams, check_audio, log_mel_features
+from processors.emotion.features import (
+    DEFAULT_PARAMS,
+    BadAudioError,
+    FeatureParams,
+    check_audio,
+    log_mel_features,
+    mel_power,
+)
+from processors.emotion.prosody import N_STATS, STAT_NAMES, utterance_stats
 from processors.types import EMOTION_LABELS, NEGATIVE_EMOTIONS, EmotionResult
 
 __all__ = ["BadAudioError", "EmotionModel", "load_default_model", "DEFAULT_MODEL_PATH"]
@@ -80,6 +91,10 @@ class EmotionModel:
         )
         if self.params.sample_rate != int(meta.get("sample_rate", self.params.sample_rate)):
             raise ValueError(f"{self.path}: inconsistent sample rate in metadata")
+        inputs = {i.name for i in self._session.get_inputs()}
+        self.uses_stats = "stats" in inputs
+        if self.uses_stats and json.loads(meta.get("stats_names", "[]")) != list(STAT_NAMES):
+            raise ValueError(f"{self.path}: the model's statistics differ from processors.emotion.prosody's")
         self.negative = tuple(json.loads(meta.get("upset_labels", json.dumps(sorted(NEGATIVE_EMOTIONS)))))
         self._negative_idx = np.array([self.labels.index(n) for n in self.negative])
         self.max_batch = max_batch
@@ -100,11 +115,22 @@ class EmotionModel:
 
     def features(self, audio: np.ndarray) -> list[np.ndarray]:
         """Log-mel features of each (<= 30 s) chunk of one turn; raises BadAudioError."""
-        return [log_mel_features(c, self.params) for c in self._chunks(audio)]
+        return [f for f, _ in self.chunk_inputs(audio)]
+
+    def chunk_inputs(self, audio: np.ndarray) -> list[tuple[np.ndarray, np.ndarray | None]]:
+        """(log-mel frames, statistics or None) of each (<= 30 s) chunk; raises BadAudioError."""
+        out = []
+        for chunk in self._chunks(audio):
+            mel = mel_power(chunk, self.params)
+            stats = utterance_stats(chunk, self.params, mel) if self.uses_stats else None
+            out.append((log_mel_features(chunk, self.params, mel), stats))
+        return out
 
     # ---- inference ------------------------------------------------------------------------------
-    def probabilities(self, feats: Sequence[np.ndarray]) -> np.ndarray:
-        """(n, n_labels) probabilities for feature matrices, batched by length; order preserved."""
+    def probabilities(self, feats: Sequence[np.ndarray], stats: Sequence[np.ndarray] | None = None) -> np.ndarray:
+        """(n, n_labels) probabilities for feature matrices (+ statistics), batched by length; order kept."""
+        if self.uses_stats and (stats is None or len(stats) != len(feats)):
+            raise ValueError("this model needs the statistics of every chunk (EmotionModel.chunk_inputs)")
         out = np.zeros((len(feats), len(self.labels)), dtype=np.float64)
         order = sorted(range(len(feats)), key=lambda i: feats[i].shape[0])
         for start in range(0, len(order), self.max_batch):
@@ -113,8 +139,11 @@ class EmotionModel:
             batch = np.zeros((len(idx), int(lengths.max()), self.params.n_mels), dtype=np.float32)
             for row, i in enumerate(idx):
                 batch[row, : lengths[row]] = feats[i]
+            inputs = {"features": batch, "lengths": lengths}
+            if self.uses_stats:
+                inputs["stats"] = np.stack([stats[i] for i in idx]).astype(np.float32).reshape(len(idx), N_STATS)
             with self._lock:
-                (probs,) = self._session.run(["probs"], {"features": batch, "lengths": lengths})
+                (probs,) = self._session.run(["probs"], inputs)
             out[idx] = probs
         return out
 
@@ -140,18 +169,20 @@ class EmotionModel:
     def score_many(self, audios: Sequence[np.ndarray]) -> list[EmotionResult | BadAudioError]:
         """Like `score`, but a bad turn gets its BadAudioError in its slot and the others are scored."""
         chunk_feats: list[np.ndarray] = []
+        chunk_stats: list[np.ndarray] = []
         owners: list[int] = []
         results: list[EmotionResult | BadAudioError | None] = [None] * len(audios)
         for i, audio in enumerate(audios):
             try:
-                feats = self.features(audio)
+                inputs = self.chunk_inputs(audio)
             except BadAudioError as exc:
                 results[i] = exc
                 continue
-            chunk_feats.extend(feats)
-            owners.extend([i] * len(feats))
+            chunk_feats.extend(f for f, _ in inputs)
+            chunk_stats.extend(s for _, s in inputs)
+            owners.extend([i] * len(inputs))
         if chunk_feats:
-            probs = self.probabilities(chunk_feats)
+            probs = self.probabilities(chunk_feats, chunk_stats if self.uses_stats else None)
             weights = np.array([f.shape[0] for f in chunk_feats], dtype=np.float64)
             owners_arr = np.array(owners)
             for i in np.unique(owners_arr):

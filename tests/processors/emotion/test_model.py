@@ -11,6 +11,7 @@ import onnx
 import pytest
 
 from processors.emotion.model import DEFAULT_MODEL_PATH, BadAudioError, EmotionModel, load_default_model
+from processors.emotion.prosody import N_STATS, STAT_NAMES
 from processors.types import EMOTION_LABELS, NEGATIVE_EMOTIONS, EmotionResult
 from tests.conftest import require_data
 
@@ -35,13 +36,16 @@ def real_turns() -> list[np.ndarray]:
 def test_onnx_contract():
     m = onnx.load(str(DEFAULT_MODEL_PATH))
     inputs = {i.name: i for i in m.graph.input}
-    assert set(inputs) == {"features", "lengths"}
+    assert set(inputs) == {"features", "lengths", "stats"}
     feat_dims = [d.dim_param or d.dim_value for d in inputs["features"].type.tensor_type.shape.dim]
     assert feat_dims[0] == "batch" and feat_dims[1] == "frames" and isinstance(feat_dims[2], int)
     assert inputs["features"].type.tensor_type.elem_type == onnx.TensorProto.FLOAT
     assert inputs["lengths"].type.tensor_type.elem_type == onnx.TensorProto.INT64
-    (out,) = m.graph.output
-    assert out.name == "probs"
+    outputs = {o.name: o for o in m.graph.output}
+    assert set(outputs) == {"probs", "stats_probs"}
+    out = outputs["probs"]
+    stats_dims = [d.dim_param or d.dim_value for d in inputs["stats"].type.tensor_type.shape.dim]
+    assert stats_dims == ["batch", N_STATS]
     assert [d.dim_param or d.dim_value for d in out.type.tensor_type.shape.dim] == ["batch", len(EMOTION_LABELS)]
     meta = {p.key: p.value for p in m.metadata_props}
     assert tuple(json.loads(meta["labels"])) == EMOTION_LABELS
@@ -50,6 +54,7 @@ def test_onnx_contract():
     params = json.loads(meta["feature_params"])
     assert params["n_mels"] == feat_dims[2] and params["sample_rate"] == SR
     assert meta["model_version"]
+    assert json.loads(meta["stats_names"]) == list(STAT_NAMES)
     assert DEFAULT_MODEL_PATH.stat().st_size < 8 * 2**20
 
 
