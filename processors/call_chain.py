@@ -19,6 +19,14 @@ and counted in `CallSummary.late_events_dropped`; so is a transcript that would 
 closed window (the revision is still emitted).  Hence, when every event arrives within the lateness
 bound, the windows and alerts are those of in-order processing, whatever the arrival order.
 
+Per-call customer baseline (`FusionConfig.baseline_turns` > 0).  The chain keeps the raw voice scores
+of the call's earliest `baseline_turns` customer turns (by (start, turn_id); scored, not late) and fuses
+each customer turn with the baseline of those that *started before it* (`processors.fusion.voice_baseline`).
+A turn that arrives out of order, or a voice score that arrives late, and lands among those earliest turns
+re-fuses every live customer turn after it (emitted as revisions), so once every event is in, each turn's
+baseline is that of in-order processing.  Turns already folded out of the live state all lie before any
+turn that is not late, so they never need revising.  The baseline list is part of the serialised state.
+
 Redelivery.  A duplicate turn_id (at-least-once delivery) returns [] and changes nothing; so does a
 duplicate segment.  State is explicit and serialisable (`state_bytes` / `from_state_bytes`, JSON).
 Bad input raises `ChainInputError` before any state changes.
@@ -33,7 +41,7 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Callable, Union
 
 from processors.escalation import EscalationConfig, EscalationState, observe_window
-from processors.fusion import FusionConfig, fuse_turn, segment_belongs_to_turn, turn_text
+from processors.fusion import FusionConfig, fuse_turn, segment_belongs_to_turn, turn_text, voice_baseline
 from processors.types import (
     AGENT,
     CUSTOMER,
@@ -51,7 +59,9 @@ log = logging.getLogger(__name__)
 ChainRecord = Union[FusedTurn, WindowAggregate, Alert, CallSummary]
 PolarityFn = Callable[[str], float]
 END_REASONS = ("ended", "idle_timeout")
-STATE_VERSION = 1
+STATE_VERSION = 2
+READABLE_STATE_VERSIONS = (1, 2)
+"""Version 1 had no baseline list (it restores as empty)."""
 
 
 class ChainInputError(ValueError):
@@ -145,6 +155,8 @@ class CallChain:
         self._escalation = EscalationState()
         self._totals = _Totals()
         self._ended = False
+        self._baseline: list[tuple[float, str, float]] = []
+        """(start_s, turn_id, raw voice upset) of the earliest scored, non-late customer turns, sorted."""
 
     # ---- inputs -------------------------------------------------------------------------------
 
@@ -160,19 +172,24 @@ class CallChain:
         if not self._scorable(turn.speaker):
             emotion = None
         text, polarity = self._words_for(turn.speaker, start, end)
+        late = start < self._closed_end()
+        if late:
+            self._late_turns.add(turn.turn_id)
+            self._late += 1
+        revisions = []
+        if emotion is not None and not late:
+            revisions = self._enter_baseline(turn.speaker, start, turn.turn_id, float(emotion.upset))
         fused = fuse_turn(
             self.call_id, turn.turn_id, turn.speaker, start, end,
             float(emotion.upset) if emotion is not None else None,
             emotion.label if emotion is not None else None,
             text, polarity, self.config.fusion,
+            voice_baseline=self._baseline_for(turn.speaker, start, turn.turn_id),
         )
         self._turns[turn.turn_id] = fused
-        if start < self._closed_end():
-            self._late_turns.add(turn.turn_id)
-            self._late += 1
         self._max_end_s = max(self._max_end_s, end)
         self._progress_s = max(self._progress_s, start)
-        return [fused, *self._close_windows()]
+        return [fused, *revisions, *self._close_windows()]
 
     def add_transcript(self, segment: TranscriptSegment) -> list[ChainRecord]:
         self._check_segment(segment)
@@ -199,6 +216,7 @@ class CallChain:
             revised = fuse_turn(
                 self.call_id, t.turn_id, t.speaker, t.start_s, t.end_s, t.voice_upset, t.emotion_label,
                 text, polarity, self.config.fusion, revision=t.revision + 1,
+                voice_baseline=self._baseline_for(t.speaker, t.start_s, t.turn_id),
             )
             self._turns[tid] = revised
             out.append(revised)
@@ -290,14 +308,50 @@ class CallChain:
         t = self._turns.get(turn_id)
         if emotion is None or t is None or t.voice_upset is not None or not self._scorable(t.speaker):
             return []
+        late = turn_id in self._late_turns or t.start_s < self._closed_end()
+        revisions = [] if late else self._enter_baseline(t.speaker, t.start_s, turn_id, float(emotion.upset))
         revised = fuse_turn(
             self.call_id, t.turn_id, t.speaker, t.start_s, t.end_s, float(emotion.upset), emotion.label,
             t.text, t.polarity, self.config.fusion, revision=t.revision + 1,
+            voice_baseline=self._baseline_for(t.speaker, t.start_s, turn_id),
         )
         self._turns[turn_id] = revised
         if t.start_s < self._closed_end() and turn_id not in self._late_turns:
             self._late += 1
-        return [revised]
+        return [revised, *revisions]
+
+    def _baseline_for(self, speaker: str, start: float, turn_id: str) -> float | None:
+        """The caller's baseline for a customer turn (None when the baseline is off or not a customer)."""
+        fusion = self.config.fusion
+        if fusion.baseline_turns <= 0 or speaker != CUSTOMER:
+            return None
+        earlier = [v for s, i, v in self._baseline if (s, i) < (start, turn_id)]
+        return voice_baseline(earlier, fusion)
+
+    def _enter_baseline(self, speaker: str, start: float, turn_id: str, upset: float) -> list[ChainRecord]:
+        """Add a scored customer turn to the baseline when it is among the earliest; re-fuse the live
+        customer turns after it whose baseline changed (returned as revisions)."""
+        n = self.config.fusion.baseline_turns
+        if n <= 0 or speaker != CUSTOMER:
+            return []
+        key = (start, turn_id)
+        if len(self._baseline) >= n and key > self._baseline[-1][:2]:
+            return []
+        self._baseline = sorted([*self._baseline, (start, turn_id, upset)])[:n]
+        out: list[ChainRecord] = []
+        for tid in sorted(self._turns, key=lambda i: (self._turns[i].start_s, i)):
+            t = self._turns[tid]
+            if t.speaker != CUSTOMER or t.voice_upset is None or (t.start_s, tid) <= key:
+                continue
+            revised = fuse_turn(
+                self.call_id, t.turn_id, t.speaker, t.start_s, t.end_s, t.voice_upset, t.emotion_label,
+                t.text, t.polarity, self.config.fusion, revision=t.revision + 1,
+                voice_baseline=self._baseline_for(t.speaker, t.start_s, tid),
+            )
+            if (revised.negativity, revised.confidence) != (t.negativity, t.confidence):
+                self._turns[tid] = revised
+                out.append(revised)
+        return out
 
     def _closed_end(self) -> float:
         """End of the last closed window (-inf when none is closed)."""
@@ -374,6 +428,7 @@ class CallChain:
             "escalation": self._escalation.to_dict(),
             "totals": asdict(self._totals),
             "ended": self._ended,
+            "baseline": [[s, i, v] for s, i, v in self._baseline],
         }
         return json.dumps(state, separators=(",", ":"), sort_keys=True).encode()
 
@@ -393,7 +448,7 @@ class CallChain:
     ) -> "CallChain":
         try:
             state = json.loads(data)
-            if state.get("version") != STATE_VERSION:
+            if state.get("version") not in READABLE_STATE_VERSIONS:
                 raise ChainInputError(f"unknown call-chain state version {state.get('version')!r}")
             chain = cls(state["call_id"], config, polarity)
             chain._turns = {d["turn_id"]: FusedTurn(**d) for d in state["turns"]}
@@ -408,6 +463,7 @@ class CallChain:
             chain._escalation = EscalationState.from_dict(state["escalation"])
             chain._totals = _Totals(**state["totals"])
             chain._ended = bool(state["ended"])
+            chain._baseline = sorted((float(s), str(i), float(v)) for s, i, v in state.get("baseline", []))
         except ChainInputError:
             raise
         except (ValueError, KeyError, TypeError) as exc:

@@ -32,6 +32,7 @@ say how fusion behaves when words carry the label, not how often real words do.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from processors.types import FusedTurn, TranscriptSegment
@@ -51,6 +52,15 @@ class FusionConfig:
     """Word count at which the words evidence reaches half its base weight."""
     mode: str = "fused"
     """"fused", or "voice" / "words" to use one modality only (for measuring what fusion buys)."""
+    baseline_turns: int = 0
+    """Per-call customer baseline (see `relative_voice`): the voice score of a customer turn is read
+    relative to the mean voice score of the call's first `baseline_turns` customer turns that started
+    before it; 0 turns the baseline off (raw scores)."""
+    baseline_prior: float = 0.3
+    """Voice upset score of a typical calm caller: the baseline starts here and a caller whose calm turns
+    score this gets no shift."""
+    baseline_prior_weight: float = 1.0
+    """Pseudo-turns of `baseline_prior` mixed into the baseline (shrinks the shift while few turns are in)."""
 
     def __post_init__(self) -> None:
         if self.mode not in FUSION_MODES:
@@ -59,6 +69,8 @@ class FusionConfig:
             raise ValueError("fusion weights must be non-negative and not both zero")
         if self.voice_full_s <= 0 or self.words_half_n <= 0:
             raise ValueError("voice_full_s and words_half_n must be positive")
+        if self.baseline_turns < 0 or self.baseline_prior_weight <= 0 or not 0.0 < self.baseline_prior < 1.0:
+            raise ValueError("need baseline_turns >= 0, baseline_prior_weight > 0 and 0 < baseline_prior < 1")
 
 
 @dataclass(frozen=True)
@@ -70,6 +82,37 @@ class FusionScore:
 def words_score(polarity: float) -> float:
     """Upset score of the words: negative polarity only, in [0, 1]."""
     return min(1.0, max(0.0, -float(polarity)))
+
+
+_EPS = 1e-4
+
+
+def _logit(p: float) -> float:
+    p = min(1.0 - _EPS, max(_EPS, p))
+    return math.log(p / (1.0 - p))
+
+
+def voice_baseline(earlier_scores: list[float], config: FusionConfig) -> float:
+    """The caller's baseline: mean of the earlier customer turns' raw voice scores (at most
+    `baseline_turns` of them) shrunk towards `baseline_prior` by `baseline_prior_weight` pseudo-turns."""
+    used = earlier_scores[: config.baseline_turns]
+    return (config.baseline_prior * config.baseline_prior_weight + sum(used)) / (config.baseline_prior_weight + len(used))
+
+
+def relative_voice(voice_upset: float, baseline: float | None, config: FusionConfig) -> float:
+    """Raw voice score read relative to the caller's baseline, on the logit scale:
+
+        v_rel = sigmoid(logit(v) - logit(baseline) + logit(baseline_prior))
+
+    Why: the emotion model's upset probability has a per-speaker offset (some voices score 0.6 while calm,
+    others 0.05 while angry); escalation is a *change* from how this caller sounded when calm.  A caller at
+    the prior gets v back unchanged; the logit keeps the result in (0, 1) and moves mid-range scores most.
+    `baseline=None` (baseline off, or not a customer turn) returns v."""
+    v = min(1.0, max(0.0, float(voice_upset)))
+    if baseline is None:
+        return v
+    z = _logit(v) - _logit(baseline) + _logit(config.baseline_prior)
+    return 1.0 / (1.0 + math.exp(-z))
 
 
 def fuse_scores(
@@ -143,10 +186,15 @@ def fuse_turn(
     polarity: float | None,
     config: FusionConfig = FusionConfig(),
     revision: int = 0,
+    voice_baseline: float | None = None,
 ) -> FusedTurn:
-    """One `FusedTurn` from what is known about the turn now (voice fields None when not scored)."""
+    """One `FusedTurn` from what is known about the turn now (voice fields None when not scored).
+
+    `voice_baseline`: the caller's baseline (`voice_baseline`) when the per-call baseline is on; the
+    negativity then uses the relative voice score, while `FusedTurn.voice_upset` keeps the raw one."""
     n_words = len(text.split()) if text else 0
-    score = fuse_scores(voice_upset, end_s - start_s, polarity if n_words else None, n_words, config)
+    voice = relative_voice(voice_upset, voice_baseline, config) if voice_upset is not None else None
+    score = fuse_scores(voice, end_s - start_s, polarity if n_words else None, n_words, config)
     return FusedTurn(
         call_id=call_id,
         turn_id=turn_id,

@@ -6,8 +6,9 @@ import random
 
 import pytest
 
-from processors.call_chain import CallChain, ChainInputError, run_chain
+from processors.call_chain import CallChain, ChainConfig, ChainInputError, run_chain
 from processors.escalation import EscalationConfig
+from processors.fusion import FusionConfig
 from processors.types import AGENT, CUSTOMER, Alert, CallSummary, FusedTurn, TranscriptSegment, WindowAggregate
 from tests.processors.chain_script import CALL, alternating, emotion, events_of, polarity_stub, turn
 
@@ -242,3 +243,71 @@ def test_no_agent_emotion_ignores_agent_scores_and_words():
     assert chain.add_turn(turn(0, AGENT, 1.0, 2.0), emotion(0.9)) == []  # no late-voice revision either
     (cust,) = chain.add_turn(turn(0, CUSTOMER, 3.0, 4.0), emotion(0.9))
     assert cust.voice_upset == 0.9
+
+
+# ---- per-call customer baseline (FusionConfig.baseline_turns) ----------------------------------------
+
+BASELINE = ChainConfig(fusion=FusionConfig(baseline_turns=3, baseline_prior=0.5, baseline_prior_weight=1.0))
+
+
+def _loud_caller_script():
+    """A caller whose calm voice scores 0.7 (a loud voice) and who turns to 0.95 from 63 s, words too."""
+    script = []
+    for who, s, e, v, text in _script_with_words():
+        if who == CUSTOMER:
+            v = 0.95 if s >= 63.0 else 0.7
+        script.append((who, s, e, v, text))
+    return script
+
+
+def test_baseline_reads_the_voice_relative_to_the_callers_first_turns():
+    pairs, _ = events_of(_loud_caller_script())
+    raw = {r.turn_id: r for r in run_chain(CALL, pairs, polarity=polarity_stub) if isinstance(r, FusedTurn)}
+    rel = {r.turn_id: r for r in run_chain(CALL, pairs, BASELINE, polarity=polarity_stub) if isinstance(r, FusedTurn)}
+    cust = sorted((t for t in raw.values() if t.speaker == CUSTOMER), key=lambda t: t.start_s)
+    first = cust[0].turn_id
+    assert rel[first].negativity == pytest.approx(raw[first].negativity)  # nothing before it: the prior
+    calm_later = [t.turn_id for t in cust[3:] if t.start_s < 63.0]
+    upset = [t.turn_id for t in cust if t.start_s >= 63.0]
+    assert calm_later and upset
+    for tid in calm_later:  # the loud caller's calm turns drop below the raw score...
+        assert rel[tid].negativity < raw[tid].negativity - 0.05
+        assert rel[tid].voice_upset == raw[tid].voice_upset == pytest.approx(0.7)  # raw score kept
+    # ...and the change to 0.95 still stands out above them
+    assert min(rel[t].negativity for t in upset) > max(rel[t].negativity for t in calm_later) + 0.2
+
+
+def test_baseline_records_do_not_depend_on_arrival_order_or_late_voice():
+    pairs, segs = events_of(_loud_caller_script())
+    events = pairs + segs
+    ref_chain = CallChain(CALL, BASELINE, polarity=polarity_stub)
+    reference = _stable(_feed(ref_chain, sorted(events, key=_event_time)) + ref_chain.end_call())
+    assert reference[1], "the script must produce an alert"
+    rng = random.Random(11)
+    for trial in range(20):
+        keyed = [(_event_time(e) + rng.uniform(0, LATENESS * (0.99 if not isinstance(e, TranscriptSegment) else 0.5)), i, e)
+                 for i, e in enumerate(events)]
+        ordered = [e for _, _, e in sorted(keyed)]
+        if trial % 2:  # the first customer turns arrive without a voice score; the score follows later
+            early = [e for e in ordered if not isinstance(e, TranscriptSegment) and e[0].speaker == CUSTOMER][:3]
+            ordered = [(e[0], None) if e in early else e for e in ordered]
+            for e in early:
+                ordered.insert(ordered.index((e[0], None)) + 2, e)
+        chain = CallChain(CALL, BASELINE, polarity=polarity_stub)
+        out = _feed(chain, ordered) + chain.end_call()
+        assert _stable(out) == reference
+        assert out[-1].late_events_dropped == 0
+
+
+def test_baseline_survives_checkpoints():
+    pairs, segs = events_of(_loud_caller_script())
+    events = sorted(pairs + segs, key=_event_time)
+    plain = CallChain(CALL, BASELINE, polarity=polarity_stub)
+    ref = _feed(plain, events) + plain.end_call()
+    chain = CallChain(CALL, BASELINE, polarity=polarity_stub)
+    out = []
+    for ev in events:
+        chain = CallChain.from_state_bytes(chain.state_bytes(), BASELINE, polarity=polarity_stub)
+        out += _feed(chain, [ev])
+    out += CallChain.from_state_bytes(chain.state_bytes(), BASELINE, polarity=polarity_stub).end_call()
+    assert out == ref

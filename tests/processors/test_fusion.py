@@ -72,3 +72,19 @@ def test_turn_text_is_order_free():
     a = TranscriptSegment("c", "a", CUSTOMER, 1.0, 2.0, "first")
     b = TranscriptSegment("c", "b", CUSTOMER, 2.0, 3.0, "second")
     assert turn_text([b, a]) == turn_text([a, b]) == "first second"
+
+
+def test_relative_voice_is_the_raw_score_at_the_prior_and_monotone():
+    from processors.fusion import relative_voice, voice_baseline
+
+    cfg = FusionConfig(baseline_turns=3, baseline_prior=0.4, baseline_prior_weight=1.0)
+    assert relative_voice(0.7, None, cfg) == 0.7  # baseline off
+    assert relative_voice(0.7, 0.4, cfg) == pytest.approx(0.7)  # caller at the prior: unchanged
+    assert relative_voice(0.7, 0.6, cfg) < 0.7 < relative_voice(0.7, 0.2, cfg)
+    grid = [relative_voice(v / 20, 0.6, cfg) for v in range(21)]
+    assert grid == sorted(grid) and all(0.0 < x < 1.0 for x in grid)
+    # the baseline: prior with no earlier turns, at most baseline_turns of them, shrunk towards the prior
+    assert voice_baseline([], cfg) == pytest.approx(0.4)
+    assert voice_baseline([0.8, 0.8, 0.8, 0.0], cfg) == pytest.approx((0.4 + 2.4) / 4)
+    with pytest.raises(ValueError):
+        FusionConfig(baseline_prior=1.0)
