@@ -63,6 +63,10 @@ class Settings:
     idle_check_interval_s: float = 2.0
     checkpoint_every_s: float = 4.0
     """Seconds of a call's audio between front-end checkpoints (and frame acks)."""
+    fetch_wait_ms: int = 0
+    """The consumer's fetch wait; 0 = the broker profile's (Tansu: 50 ms). On Tansu it is both the
+    latency a hop may add (a fetch is answered only when the wait expires) and a fixed cost (an idle
+    pipeline measured 0.07 + 0.14 core for worker + broker at 50 ms, 0.04 + 0.05 at 200 ms)."""
     score_batch_size: int = 32
     score_batch_within_s: float = 0.05
     sink_max_rows: int = 5000
@@ -87,6 +91,8 @@ class Settings:
 
     @property
     def fetch_max_wait_ms(self) -> int | None:
+        if self.fetch_wait_ms > 0:
+            return self.fetch_wait_ms
         return self.profile.get("fetch_max_wait_ms")
 
     @property

@@ -53,3 +53,10 @@ def test_chain_thresholds_map_to_the_chain_config():
 def test_bootstrap_of_broker_urls():
     assert bootstrap_of("kafka://a:1;b:2") == "a:1,b:2"
     assert bootstrap_of("kafka://127.0.0.1:9092") == "127.0.0.1:9092"
+
+
+def test_fetch_wait_comes_from_the_profile_unless_set():
+    assert load_settings(None, env={"CALLPULSE_BROKER_PROFILE": "tansu"}).fetch_max_wait_ms == 50
+    s = load_settings(None, env={"CALLPULSE_BROKER_PROFILE": "tansu", "CALLPULSE_FETCH_WAIT_MS": "120"})
+    assert s.fetch_max_wait_ms == 120
+    assert load_settings(None, env={}).fetch_max_wait_ms is None  # kafka profile: aiokafka's own
