@@ -123,7 +123,7 @@ class _CallCursor:
         seq = self.tick
         a, b = seq * self.per_frame, min((seq + 1) * self.per_frame, self.pcm.shape[1])
         base = {"call_id": self.call.call_id, "channel": 0, "seq": seq,
-                "capture_ts_ms": int(round(seq * self.per_frame * 1000 / SAMPLE_RATE)),
+                "capture_ts_ms": round(seq * self.per_frame * 1000 / SAMPLE_RATE),
                 "sample_rate": SAMPLE_RATE, "encoding": "pcm_s16le"}
         if self.interleave:
             return [{**base, "payload": self.pcm_by_time[a:b].tobytes(), "channels": self.channels}]

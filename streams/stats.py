@@ -9,8 +9,8 @@ seconds of audio replayed.
 from __future__ import annotations
 
 import resource
-import time
 import threading
+import time
 from collections import defaultdict
 
 
@@ -21,7 +21,7 @@ class StageStats:
         self.started = time.monotonic()
         self._lock = threading.Lock()
 
-    def measure(self, stage: str) -> "_Measure":
+    def measure(self, stage: str) -> _Measure:
         """`with stats.measure("frames"): ...` adds the block's thread CPU time to the stage (a plain
         context manager: it wraps every audio frame, so a generator-based one costs too much)."""
         return _Measure(self, stage)
@@ -44,7 +44,7 @@ class StageStats:
 
 
 class _Measure:
-    __slots__ = ("stats", "stage", "t0")
+    __slots__ = ("stage", "stats", "t0")
 
     def __init__(self, stats: StageStats, stage: str) -> None:
         self.stats, self.stage = stats, stage
