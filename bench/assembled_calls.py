@@ -383,6 +383,58 @@ def evaluate_call(entry: dict, config: ChainConfig, segments, polarity, arrival_
                        len(alerts), summary.late_events_dropped, summary.customer_turns)
 
 
+def final_fused_turns(entry: dict, config: ChainConfig, segments, polarity) -> list[FusedTurn]:
+    """The last revision of every turn when the call runs through the chain in offline order."""
+    spec = entry["_spec"]
+    records = chain_records(spec.call_id, entry["_turns"], segments, config=config, polarity=polarity,
+                            duration_s=spec.duration_s)
+    return list({r.turn_id: r for r in records if isinstance(r, FusedTurn)}.values())
+
+
+def replay_outcome(entry: dict, fused: list[FusedTurn], esc: EscalationConfig) -> CallOutcome:
+    """`evaluate_call` for tuning only: windows and the rule replayed over already fused turns (offline
+    order has no late events, so this equals the chain's windows; checked against `evaluate_call` in
+    `main`).  Lets the grid fuse once per fusion setting instead of once per escalation setting."""
+    from processors.escalation import EscalationState, observe_window
+    from processors.windows import aggregate_window, last_window_starting_before
+
+    spec = entry["_spec"]
+    duration = max([spec.duration_s] + [t.end_s for t in fused])
+    state = EscalationState()
+    alerts = []
+    for k in range(last_window_starting_before(duration, esc) + 1):
+        window, customer = aggregate_window(spec.call_id, k, fused, esc)
+        alert = observe_window(state, window, customer, esc)
+        if alert is not None:
+            alerts.append(alert)
+    detected, false_alert, latency = False, False, None
+    if spec.kind == "calm":
+        false_alert = bool(alerts)
+    else:
+        false_alert = any(a.at_s < spec.onset_s for a in alerts)
+        after = [a for a in alerts if a.at_s >= spec.onset_s]
+        if after:
+            detected, latency = True, after[0].at_s - spec.onset_s
+    return CallOutcome(spec.call_id, spec.fold, spec.kind, spec.condition, detected, false_alert, latency,
+                       len(alerts), 0, sum(t.speaker == CUSTOMER for t in fused))
+
+
+def perfect_turns(entry: dict, fused: list[FusedTurn]) -> list[FusedTurn]:
+    """The call's turns with negativity 1 for customer turns over an upset clip, 0 otherwise: what the
+    window rule can do with a perfect turn classifier (its ceiling on recall and latency)."""
+    spec = entry["_spec"]
+    out = []
+    for t in fused:
+        label, best = None, 0.0
+        for p in spec.placed:
+            ov = min(t.end_s, p.speech_end_s) - max(t.start_s, p.speech_start_s)
+            if p.speaker == CUSTOMER and ov > best:
+                best, label = ov, p.label
+        upset = t.speaker == CUSTOMER and label in UPSET_LABELS
+        out.append(dataclasses.replace(t, negativity=1.0 if upset else 0.0))
+    return out
+
+
 def summarize(outcomes: list[CallOutcome], max_latency: float = 10.0) -> dict:
     upset = [o for o in outcomes if o.kind == "upset"]
     calm = [o for o in outcomes if o.kind == "calm"]
@@ -442,7 +494,11 @@ def auc(pos: list[float], neg: list[float]) -> float | None:
     return round(wins / (len(pos) * len(neg)), 4)
 
 
-VOICE_WEIGHTS = (0.5, 0.65, 0.8)
+VOICE_WEIGHTS = (0.35, 0.5, 0.65)
+BASELINE_TURNS = (0, 4)
+"""Per-call customer baseline off / on (`FusionConfig.baseline_turns`; prior and its weight fixed below,
+not tuned: 0.5 is the model's decision midpoint, 2 pseudo-turns a mild shrinkage)."""
+BASELINE_PRIOR, BASELINE_PRIOR_WEIGHT = 0.5, 2.0
 
 
 def escalation_grid():
@@ -450,7 +506,7 @@ def escalation_grid():
     for thr, share, turns, consec in itertools.product(
         # at least 2 upset turns: "a single angry sentence is not an escalation" is a requirement, not a knob
         # (the min-turns sweep below shows what 1 would buy)
-        (0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7, 0.75), (0.15, 0.2, 0.25, 0.3, 0.4), (2, 3), (1, 2),
+        (0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8), (0.1, 0.15, 0.2, 0.25, 0.3, 0.4), (2, 3), (1, 2),
     ):
         yield dataclasses.replace(base, upset_threshold=thr, upset_share=share, min_upset_turns=turns,
                                   consecutive_windows=consec, rearm_share=min(base.rearm_share, share))
@@ -527,8 +583,10 @@ def main() -> int:
     def outcomes(es, cfg, with_words, arrival=False):
         return [evaluate_call(e, cfg, words[e["_spec"].call_id] if with_words else (), polarity, arrival) for e in es]
 
-    def cfg_of(esc: EscalationConfig, mode: str, vw: float) -> ChainConfig:
-        return ChainConfig(fusion=FusionConfig(voice_weight=vw, words_weight=round(1.0 - vw, 6), mode=mode),
+    def cfg_of(esc: EscalationConfig, mode: str, vw: float, bt: int = 0) -> ChainConfig:
+        return ChainConfig(fusion=FusionConfig(voice_weight=vw, words_weight=round(1.0 - vw, 6), mode=mode,
+                                               baseline_turns=bt, baseline_prior=BASELINE_PRIOR,
+                                               baseline_prior_weight=BASELINE_PRIOR_WEIGHT),
                            escalation=esc, agent_emotion=False)
 
     t0 = time.time()
@@ -538,28 +596,53 @@ def main() -> int:
         tune_es = subset(tune_f)
         if args.no_tune:
             for m in chosen:
-                chosen[m][split] = cfg_of(EscalationConfig(), "fused" if m == "shipped" else m, FusionConfig().voice_weight)
+                d = FusionConfig()
+                chosen[m][split] = ChainConfig(fusion=dataclasses.replace(d, mode="fused" if m == "shipped" else m),
+                                               agent_emotion=False)
             continue
         voice_s, words_s, fused_s = {}, {}, {}
-        for esc in escalation_grid():
-            voice_s[esc] = summarize(outcomes(tune_es, cfg_of(esc, "voice", 0.7), False))
-            words_s[esc] = summarize(outcomes(tune_es, cfg_of(esc, "words", 0.7), True))
+        base_esc = EscalationConfig()
+
+        def fused_of(mode: str, vw: float, bt: int, with_words: bool) -> list[list[FusedTurn]]:
+            cfg = cfg_of(base_esc, mode, vw, bt)
+            return [final_fused_turns(e, cfg, words[e["_spec"].call_id] if with_words else (), polarity) for e in tune_es]
+
+        def replayed(fused: list[list[FusedTurn]], esc: EscalationConfig) -> dict:
+            return summarize([replay_outcome(e, f, esc) for e, f in zip(tune_es, fused)])
+
+        grid = list(escalation_grid())
+        f_words = fused_of("words", 0.5, 0, True)
+        for esc in grid:
+            words_s[esc] = replayed(f_words, esc)
+        for bt in BASELINE_TURNS:
+            f_voice = fused_of("voice", 0.5, bt, False)
+            for esc in grid:
+                voice_s[(esc, bt)] = replayed(f_voice, esc)
             for vw in VOICE_WEIGHTS:
-                fused_s[(esc, vw)] = summarize(outcomes(tune_es, cfg_of(esc, "fused", vw), True))
-        best_v = max(voice_s, key=lambda k: (objective(voice_s[k]), tie_break(k)))
+                f_fused = fused_of("fused", vw, bt, True)
+                for esc in grid:
+                    fused_s[(esc, vw, bt)] = replayed(f_fused, esc)
+        # ties: the stricter rule, then no baseline (the simpler chain), then the larger voice weight
+        best_v = max(voice_s, key=lambda k: (objective(voice_s[k]), tie_break(k[0]), -k[1]))
         best_w = max(words_s, key=lambda k: (objective(words_s[k]), tie_break(k)))
-        best_f = max(fused_s, key=lambda k: (objective(fused_s[k]), tie_break(k[0]), k[1]))
+        best_f = max(fused_s, key=lambda k: (objective(fused_s[k]), tie_break(k[0]), -k[2], k[1]))
         # shipped defaults: one config for calls with and without transcripts (mean of both objectives)
-        best_j = max(fused_s, key=lambda k: (tuple((a + b) / 2 for a, b in zip(objective(fused_s[k]), objective(voice_s[k[0]]))),
-                                             tie_break(k[0]), k[1]))
-        chosen["voice"][split] = cfg_of(best_v, "voice", 0.7)
-        chosen["words"][split] = cfg_of(best_w, "words", 0.7)
-        chosen["fused"][split] = cfg_of(best_f[0], "fused", best_f[1])
-        chosen["shipped"][split] = cfg_of(best_j[0], "fused", best_j[1])
+        best_j = max(fused_s, key=lambda k: (tuple((a + b) / 2 for a, b in zip(objective(fused_s[k]),
+                                                                                 objective(voice_s[(k[0], k[2])]))),
+                                             tie_break(k[0]), -k[2], k[1]))
+        chosen["voice"][split] = cfg_of(best_v[0], "voice", 0.5, best_v[1])
+        chosen["words"][split] = cfg_of(best_w, "words", 0.5)
+        chosen["fused"][split] = cfg_of(best_f[0], "fused", best_f[1], best_f[2])
+        chosen["shipped"][split] = cfg_of(best_j[0], "fused", best_j[1], best_j[2])
         tuning_summaries["voice"][split] = voice_s[best_v]
         tuning_summaries["words"][split] = words_s[best_w]
         tuning_summaries["fused"][split] = fused_s[best_f]
-        tuning_summaries["shipped"][split] = {"with_words": fused_s[best_j], "without_words": voice_s[best_j[0]]}
+        tuning_summaries["shipped"][split] = {"with_words": fused_s[best_j], "without_words": voice_s[(best_j[0], best_j[2])]}
+        # the replay shortcut must agree with the real chain (offline order) on the chosen knobs
+        for m, with_words in (("voice", False), ("words", True), ("fused", True)):
+            real = summarize(outcomes(tune_es, chosen[m][split], with_words))
+            if real != tuning_summaries[m][split]:
+                raise AssertionError(f"replay and chain disagree for {m}: {real} vs {tuning_summaries[m][split]}")
         print(f"split {split}: tuned on folds {sorted(tune_f)} in {time.time() - t0:.0f} s", flush=True)
 
     results: dict = {"speaker_held_out": not args.single_model,
@@ -621,6 +704,18 @@ def main() -> int:
          "without_words": pooled_with({"min_upset_turns": n}, False)} for n in (1, 2, 3)]
     results["step_2_5s_shipped"] = {"with_words": pooled_with({"step_s": 2.5}, True),
                                     "without_words": pooled_with({"step_s": 2.5}, False)}
+    # ceiling of the window rule: perfect turn labels, shipped escalation knobs (then min turns 1 / 2)
+    ceiling = {}
+    for label, change in (("shipped", {}), ("min_turns_1", {"min_upset_turns": 1}), ("min_turns_2", {"min_upset_turns": 2})):
+        pooled = []
+        for split, (_tune_f, test_f) in splits.items():
+            base = chosen["shipped"][split]
+            esc = dataclasses.replace(base.escalation, upset_threshold=0.5, **change)
+            for e in subset(test_f):
+                fused = final_fused_turns(e, base, (), polarity)
+                pooled.append(replay_outcome(e, perfect_turns(e, fused), esc))
+        ceiling[label] = summarize(pooled)
+    results["rule_ceiling_perfect_turns"] = ceiling
     sev: dict[str, int] = {}
     for split, (_tune_f, test_f) in splits.items():
         for e in subset(test_f):
@@ -665,7 +760,8 @@ def print_tables(results: dict) -> None:
         for split, c in r["configs"].items():
             esc, fus = c["escalation"], c["fusion"]
             print(f"    split {split}: threshold {esc['upset_threshold']}, share {esc['upset_share']}, min turns "
-                  f"{esc['min_upset_turns']}, windows {esc['consecutive_windows']}, voice weight {fus['voice_weight']}")
+                  f"{esc['min_upset_turns']}, windows {esc['consecutive_windows']}, voice weight {fus['voice_weight']}, "
+                  f"baseline turns {fus.get('baseline_turns', 0)}")
         print(f"    turn AUC {r['turn_auc']}; late events when replayed in front-end emission order: "
               f"{r['arrival_order_late_events']}")
     print("share sweep (shipped knobs, with words): " + "; ".join(
@@ -678,6 +774,9 @@ def print_tables(results: dict) -> None:
               f"FA {w['false_alert_rate_calm']}; without words rec<=10s {n['recall_within_10s']} FA {n['false_alert_rate_calm']}")
     for k, x in results["step_2_5s_shipped"].items():
         print(f"step 2.5 s (shipped otherwise), {k}: recall {x['recall']}, rec<=10s {x['recall_within_10s']}, "
+              f"FA {x['false_alert_rate_calm']}, latency {x['latency_median_s']}/{x['latency_max_s']}")
+    for k, x in results.get("rule_ceiling_perfect_turns", {}).items():
+        print(f"rule ceiling (perfect turn labels), {k}: recall {x['recall']}, rec<=10s {x['recall_within_10s']}, "
               f"FA {x['false_alert_rate_calm']}, latency {x['latency_median_s']}/{x['latency_max_s']}")
     d = results["compiled_defaults_on_split_A_test"]
     for k in ("with_words", "without_words"):

@@ -44,7 +44,7 @@ class EscalationConfig:
     delivered in end order is ever late.  Costs: a window is emitted ~10 s after its end."""
     upset_threshold: float = 0.75
     """A customer turn counts as upset when its fused negativity is at least this."""
-    upset_share: float = 0.15
+    upset_share: float = 0.3
     """A window is upset when upset turns cover at least this share of the customer's speech in it..."""
     min_upset_turns: int = 2
     """...and at least this many distinct upset customer turns overlap it."""

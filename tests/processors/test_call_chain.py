@@ -262,7 +262,8 @@ def _loud_caller_script():
 
 def test_baseline_reads_the_voice_relative_to_the_callers_first_turns():
     pairs, _ = events_of(_loud_caller_script())
-    raw = {r.turn_id: r for r in run_chain(CALL, pairs, polarity=polarity_stub) if isinstance(r, FusedTurn)}
+    no_baseline = ChainConfig(fusion=FusionConfig(baseline_turns=0))
+    raw = {r.turn_id: r for r in run_chain(CALL, pairs, no_baseline, polarity=polarity_stub) if isinstance(r, FusedTurn)}
     rel = {r.turn_id: r for r in run_chain(CALL, pairs, BASELINE, polarity=polarity_stub) if isinstance(r, FusedTurn)}
     cust = sorted((t for t in raw.values() if t.speaker == CUSTOMER), key=lambda t: t.start_s)
     first = cust[0].turn_id

@@ -88,3 +88,14 @@ def test_relative_voice_is_the_raw_score_at_the_prior_and_monotone():
     assert voice_baseline([0.8, 0.8, 0.8, 0.0], cfg) == pytest.approx((0.4 + 2.4) / 4)
     with pytest.raises(ValueError):
         FusionConfig(baseline_prior=1.0)
+
+
+def test_neutral_words_count_less_as_calm_evidence_with_a_low_floor():
+    sure = FusionConfig(words_neutral_evidence=1.0)
+    half = FusionConfig(words_neutral_evidence=0.5)
+    low = FusionConfig(words_neutral_evidence=0.05)
+    angry_voice_neutral_words = [fuse_scores(0.9, 3.0, 0.0, 8, c).negativity for c in (sure, half, low)]
+    assert angry_voice_neutral_words == sorted(angry_voice_neutral_words)
+    assert angry_voice_neutral_words[2] > 0.8
+    # strongly negative words count fully whatever the floor
+    assert fuse_scores(0.2, 3.0, -1.0, 8, low).negativity == pytest.approx(fuse_scores(0.2, 3.0, -1.0, 8, sure).negativity)
