@@ -66,7 +66,8 @@ class Settings:
     fetch_wait_ms: int = 0
     """The consumer's fetch wait; 0 = the broker profile's (Tansu: 50 ms). On Tansu it is both the
     latency a hop may add (a fetch is answered only when the wait expires) and a fixed cost (an idle
-    pipeline measured 0.07 + 0.14 core for worker + broker at 50 ms, 0.04 + 0.05 at 200 ms)."""
+    pipeline measured 0.06-0.07 + 0.12-0.14 core for worker + broker at 50 ms, 0.03-0.04 + 0.05-0.10
+    at 200 ms: bench/bench_idle.py)."""
     score_batch_size: int = 32
     score_batch_within_s: float = 0.05
     sink_max_rows: int = 5000
