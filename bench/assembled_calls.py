@@ -27,8 +27,15 @@ What it does (all deterministic from --seed):
    Thresholds are tuned by grid search on the *tuning folds* only and reported on the *test folds*.
    Late events are measured by replaying turns in the front end's emission order.
 
-Run:  OMP_NUM_THREADS=1 nice -n 10 python bench/assembled_calls.py   (prints tables, writes
-bench/results/assembled_calls.json).
+   The grid: escalation knobs (threshold, share, min turns 2/3, consecutive windows) x fusion (voice weight
+   0.35/0.5/0.65, per-call voice baseline off/4 turns).  To keep it fast, tuning fuses each call once per
+   fusion setting and replays only windows + rule per escalation setting (`replay_outcome`; the chosen
+   knobs are re-run through the real chain and must give the same summary); test figures use the chain.
+5. Rule ceiling: the window rule fed perfect turn labels, to separate the rule's latency from the
+   classifier's errors.
+
+Run:  OMP_NUM_THREADS=1 nice -n 10 python bench/assembled_calls.py --folds-dir build/folds4   (prints
+tables, writes bench/results/assembled_calls.json; the printout is kept in assembled_calls.txt).
 """
 
 from __future__ import annotations
@@ -706,7 +713,9 @@ def main() -> int:
                                     "without_words": pooled_with({"step_s": 2.5}, False)}
     # ceiling of the window rule: perfect turn labels, shipped escalation knobs (then min turns 1 / 2)
     ceiling = {}
-    for label, change in (("shipped", {}), ("min_turns_1", {"min_upset_turns": 1}), ("min_turns_2", {"min_upset_turns": 2})):
+    for label, change in (("shipped", {}), ("min_turns_1", {"min_upset_turns": 1}), ("min_turns_2", {"min_upset_turns": 2}),
+                          ("min_turns_1_share_0.1", {"min_upset_turns": 1, "upset_share": 0.1, "rearm_share": 0.1}),
+                          ("min_turns_2_share_0.1", {"min_upset_turns": 2, "upset_share": 0.1, "rearm_share": 0.1})):
         pooled = []
         for split, (_tune_f, test_f) in splits.items():
             base = chosen["shipped"][split]
