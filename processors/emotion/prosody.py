@@ -110,20 +110,22 @@ def utterance_stats(audio: np.ndarray, params: FeatureParams = DEFAULT_PARAMS, m
     """
     x = check_audio(audio, params)
     mel = mel_power(x, params) if mel is None else mel
-    db = 10.0 * np.log10(np.maximum(mel, 1e-12))
-    db = np.maximum(db, db.max() - params.top_db)
+    power = np.maximum(mel, 1e-12)
+    floor = power.max() * 10.0 ** (-params.top_db / 10.0)
+    db = np.maximum(10.0 * np.log10(power), 10.0 * np.log10(floor))
     frame_db = 10.0 * np.log10(np.maximum(mel.sum(axis=1), 1e-12))
     loud = np.flatnonzero(frame_db >= frame_db.max() - params.trim_db)
     start, stop = int(loud[0]), int(loud[-1]) + 1
     if stop - start < params.min_frames:
         start, stop = 0, db.shape[0]
-    db, frame_db = db[start:stop], frame_db[start:stop]
+    db, frame_db, power = db[start:stop], frame_db[start:stop], power[start:stop]
     frame_db = frame_db - frame_db.max()
     active = frame_db >= -30.0
 
-    level = db[active].mean()
-    shape = db[active].mean(axis=0) - level
-    band_std = db[active].std(axis=0)
+    db_active = db[active]
+    level = db_active.mean()
+    shape = db_active.mean(axis=0) - level
+    band_std = db_active.std(axis=0)
     mfcc = db @ _dct_matrix(params.n_mels, N_MFCC).T
     mfcc_a = mfcc[active][:, 1:]
     dmfcc = np.diff(mfcc[:, 1:], axis=0) if mfcc.shape[0] > 1 else np.zeros((1, N_MFCC - 1), np.float32)
@@ -152,7 +154,7 @@ def utterance_stats(audio: np.ndarray, params: FeatureParams = DEFAULT_PARAMS, m
     else:
         pitch = [float(voiced.mean()), 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, float(strength.mean()), 0.0]
 
-    lin = np.power(10.0, (db - db.max()) / 10.0)
+    lin = np.maximum(power, floor) / np.maximum(power, floor).max()  # = 10 ** ((db - db.max()) / 10)
     centre = np.arange(params.n_mels, dtype=np.float32)
     centroid = (lin * centre).sum(axis=1) / np.maximum(lin.sum(axis=1), 1e-12) / params.n_mels
     flux = np.sqrt(np.mean(np.diff(db, axis=0) ** 2, axis=1)) if db.shape[0] > 1 else np.zeros(1, np.float32)
