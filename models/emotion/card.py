@@ -240,7 +240,7 @@ def build(model: Path, folds: Path, previous: Path | None = None, previous_label
             f"- batch of 32 real turns: {b['cpu_ms_per_audio_s']:.2f} ms CPU per second of audio "
             f"(features {b['features_cpu_ms_per_audio_s']:.2f}, inference {b['inference_cpu_ms_per_audio_s']:.2f}); target <= 2 ms",
             f"- one 3 s turn: {s['latency_ms_median']:.2f} ms median latency (p95 {s['latency_ms_p95']:.2f} ms); target <= 10 ms",
-            f"- measured {bench['measured_at']} on {bench['machine']} (a shared, loaded 2-core machine)",
+            f"- measured {bench['measured_at']} on {bench['machine']} (the project's shared 2-core machine; its speed varied by up to 2x between sessions, so compare with model 1.0 measured in the same minutes: README)",
             "",
         ]
     lines += [
