@@ -92,5 +92,29 @@ def wait_summary(p: LocalPipeline, call_id: str, timeout_s: float = 120.0, reaso
     return wait_for(done, timeout_s, f"the call summary of {call_id}")
 
 
+def where_turns_went(p: LocalPipeline, call_id: str, result) -> dict:
+    """For a failed count comparison: the offline turns missing from (or extra in) the store, whether each
+    missing one reached the fused topic (chain side vs sink side), the dead letters and the worker's
+    counters, so a rare failure explains itself (the run's worker.log is gone once pytest rotates it)."""
+    from processors.types import FusedTurn
+
+    want = {r.turn_id: (round(r.start_s, 2), round(r.end_s, 2)) for r in result.records if isinstance(r, FusedTurn)}
+    stored = {r[0] for r in p.sql(f"SELECT turn_id FROM callpulse.turns FINAL WHERE call_id = '{call_id}'")}
+    fused: dict[str, list] = {}
+    for _, rec, _ in p.read_topic("fused"):
+        if rec.get("call_id") == call_id:
+            fused.setdefault(rec["turn_id"], []).append(rec.get("revision"))
+    missing = sorted(set(want) - stored)
+    return {
+        "missing_in_store": {t: want[t] for t in missing},
+        "extra_in_store": sorted(stored - set(want)),
+        "missing_on_fused_topic": [t for t in missing if t not in fused],
+        "fused_revisions_of_missing": {t: fused.get(t) for t in missing},
+        "dead_letters": [rec.get("reason") for kind, rec, _ in p.read_topic("dead-letter") if kind == "dead_letter"],
+        "worker_counts": p.stats()["counts"],
+        "worker_log": str(p.home / "worker.log"),
+    }
+
+
 def alert_events(p: LocalPipeline) -> list[dict]:
     return [rec for kind, rec, _ in p.read_topic("alerts") if kind == "escalation_alert"]

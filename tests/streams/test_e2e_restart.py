@@ -13,7 +13,7 @@ import pytest
 from streams.local import PipelineError, wait_for
 from tests.streams.e2e import (
     alert_events, demo_call, model_path, offline, offline_counts, replay, start_pipeline, store_counts,
-    wait_summary,
+    wait_summary, where_turns_went,
 )
 
 pytestmark = pytest.mark.slow
@@ -30,7 +30,8 @@ def test_worker_killed_mid_call_loses_and_duplicates_nothing(pipeline):
     from processors.emotion.model import EmotionModel
 
     call = demo_call("upset_stereo", "e2e-restart-1")
-    expected = offline_counts(offline(call, EmotionModel(model_path())))
+    result = offline(call, EmotionModel(model_path()))
+    expected = offline_counts(result)
 
     publisher = threading.Thread(target=replay, args=(pipeline, [call]), kwargs={"speed": 3.0})
     publisher.start()
@@ -54,7 +55,8 @@ def test_worker_killed_mid_call_loses_and_duplicates_nothing(pipeline):
     try:
         wait_for(lambda: store_counts(pipeline, call.call_id) == expected, 60, "rows like offline")
     except PipelineError:
-        assert store_counts(pipeline, call.call_id) == expected
+        got = store_counts(pipeline, call.call_id)
+        assert got == expected, where_turns_went(pipeline, call.call_id, result)
     counts = pipeline.stats()["counts"]
     assert counts.get("calls_restored", 0) >= 1 or counts.get("chains_restored", 0) >= 1
 
