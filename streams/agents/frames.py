@@ -225,15 +225,11 @@ class FramesStage:
                 except FrameError as exc:
                     error = exc
                     break
-                # Whatever the front end releases is sent, even on a frame this stage has seen a later
-                # seq of: a frame that arrives out of order within the sequencer's reorder window is not
-                # a duplicate, and the turns it completes were dropped here before. A re-sent turn is
-                # harmless (same turn id; the store keeps one row), a dropped one is lost.
-                turns.extend(got)
                 if duplicate:
-                    # Redelivered after a restart and already inside the checkpoint (or reordered): not
-                    # counted as new audio for the checkpoint cadence.
+                    # Redelivered after a restart and already inside the checkpoint (or a duplicate):
+                    # the front end's sequencer dropped it (stats.dropped_late); it is not new audio.
                     continue
+                turns.extend(got)
                 call.last_seq[frame.channel] = frame.seq
                 width = BYTES_PER_SAMPLE.get(frame.encoding)
                 dur = len(frame.payload) / width / frame.sample_rate if width and frame.sample_rate else 0.0
