@@ -14,6 +14,7 @@ import json
 from pathlib import Path
 
 from models.emotion.evaluate import FIXED_FOLDS, markdown
+from models.emotion.onnx_meta import read_metadata
 from models.emotion.train import REPO_ROOT
 
 TARGETS = {"ua4_english": 0.75, "upset_f1": 0.85, "phone_drop_points": 5.0}
@@ -85,7 +86,7 @@ def build(model: Path, folds: Path, previous: Path | None = None, previous_label
     cfg = train.get("config", {})
     import onnx
 
-    meta = {p.key: p.value for p in onnx.load(str(model)).metadata_props}
+    meta = read_metadata(onnx.load(str(model)))
     net_config = meta.get("net_config", "?")
     meta_n_stats = len(json.loads(meta.get("stats_names", "[]")))
     ensemble = json.loads(meta.get("ensemble", "{}"))

@@ -263,7 +263,8 @@ def main(argv: list[str] | None = None) -> int:
     summary = summarise(scored)
     summary["skipped_clips"] = [p for p in predictions if "error" in p]
     summary["config"] = asdict(cfg)
-    summary["stats_head"] = None if args.no_stats_head else {k: getattr(args, f"head_{k}") for k in ("hidden", "alpha", "members", "cnn_weight", "variants")}
+    head_cfg = head_from_args(args)
+    summary["stats_head"] = asdict(head_cfg) if head_cfg is not None else None
     summary["cnn_from"] = args.cnn_from
     (out / "eval.json").write_text(json.dumps(summary, indent=1))
     (out / "eval.md").write_text(markdown(summary))

@@ -20,6 +20,7 @@ import onnxruntime as ort
 import torch
 
 from models.emotion.net import EmotionNet
+from models.emotion.onnx_meta import set_metadata
 from processors.emotion.features import FeatureParams
 from processors.types import EMOTION_LABELS, NEGATIVE_EMOTIONS
 
@@ -66,10 +67,7 @@ def export_onnx(
         "net_config": json.dumps(net.config),
         **(extra_metadata or {}),
     }
-    del model.metadata_props[:]
-    for key, value in metadata.items():
-        entry = model.metadata_props.add()
-        entry.key, entry.value = key, value
+    set_metadata(model, metadata)
     model.doc_string = "callpulse speech-emotion model: log-mel frames -> 7 emotion probabilities"
     onnx.checker.check_model(model)
     onnx.save(model, str(path))

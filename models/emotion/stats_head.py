@@ -34,6 +34,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 from models.emotion.augment import TelephoneAugmenter
 from models.emotion.corpora import Clip
+from models.emotion.onnx_meta import read_metadata, set_metadata
 from processors.audio.io import load_audio
 from processors.emotion.features import BadAudioError
 from processors.emotion.prosody import N_STATS, STAT_NAMES, utterance_stats
@@ -201,7 +202,7 @@ def merge_into_onnx(cnn_path: str | Path, head: StatsHead, out_path: str | Path,
     graph.node.extend(nodes)
     graph.output.append(helper.make_tensor_value_info("probs", TensorProto.FLOAT, ["batch", len(EMOTION_LABELS)]))
     graph.output.append(helper.make_tensor_value_info("stats_probs", TensorProto.FLOAT, ["batch", len(EMOTION_LABELS)]))
-    meta = {p.key: p.value for p in model.metadata_props}
+    meta = read_metadata(model)
     meta.update(
         {
             "stats_version": STATS_VERSION,
@@ -210,10 +211,7 @@ def merge_into_onnx(cnn_path: str | Path, head: StatsHead, out_path: str | Path,
             **metadata,
         }
     )
-    del model.metadata_props[:]
-    for key, value in meta.items():
-        entry = model.metadata_props.add()
-        entry.key, entry.value = key, value
+    set_metadata(model, meta)
     model.doc_string = "callpulse speech-emotion model: log-mel CNN + utterance-statistics MLP bag -> 7 emotion probabilities"
     onnx.checker.check_model(model)
     Path(out_path).parent.mkdir(parents=True, exist_ok=True)

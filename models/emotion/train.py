@@ -36,9 +36,20 @@ import numpy as np
 
 from models.emotion.augment import TelephoneAugmenter
 from models.emotion.corpora import Clip, list_clips, read_manifest
-from models.emotion.stats_head import HeadConfig, head_config_json, merge_into_onnx, stats_cache, train_head
+from models.emotion.stats_head import (
+    HeadConfig,
+    head_config_json,
+    merge_into_onnx,
+    stats_cache,
+    train_head,
+)
 from processors.audio.io import load_audio
-from processors.emotion.features import DEFAULT_PARAMS, BadAudioError, FeatureParams, log_mel_features
+from processors.emotion.features import (
+    DEFAULT_PARAMS,
+    BadAudioError,
+    FeatureParams,
+    log_mel_features,
+)
 from processors.types import EMOTION_LABELS
 
 log = logging.getLogger("models.emotion.train")
@@ -309,7 +320,9 @@ def train_and_export(
 def _onnx_meta(path: Path) -> dict[str, str]:
     import onnx
 
-    return {p.key: p.value for p in onnx.load(str(path)).metadata_props}
+    from models.emotion.onnx_meta import read_metadata
+
+    return read_metadata(onnx.load(str(path)))
 
 
 def add_head_arguments(parser: argparse.ArgumentParser) -> None:
