@@ -17,9 +17,13 @@ import numpy as np
 import scipy.fft
 import scipy.signal
 
+from processors.emotion.features import (
+    DEFAULT_PARAMS,
+    FeatureParams,
+    check_audio,
+    mel_power,
+)
 from processors.types import SAMPLE_RATE
-
-from processors.emotion.features import DEFAULT_PARAMS, FeatureParams, check_audio, mel_power
 
 PITCH_RATE = 8000
 """Pitch is tracked on an 8 kHz copy: the phone band, and 4x fewer samples."""
