@@ -64,7 +64,15 @@ from processors.call_chain import ChainConfig  # noqa: E402
 from processors.escalation import EscalationConfig  # noqa: E402
 from processors.fusion import FusionConfig  # noqa: E402
 from processors.offline import ScoredTurn, chain_records  # noqa: E402
-from processors.types import AGENT, CUSTOMER, Alert, EmotionResult, FusedTurn, SpeechTurn, TranscriptSegment  # noqa: E402
+from processors.types import (  # noqa: E402
+    AGENT,
+    CUSTOMER,
+    Alert,
+    EmotionResult,
+    FusedTurn,
+    SpeechTurn,
+    TranscriptSegment,
+)
 
 DATA = Path(os.environ.get("CALLPULSE_DATA", REPO.parent / "shared" / "data"))
 CACHE = REPO / "build" / "assembled"
@@ -368,6 +376,8 @@ class CallOutcome:
     alerts: int
     late: int
     customer_turns: int
+    emitted_latency_s: float | None = None
+    """Emission time of the detecting alert in a streaming replay minus the onset (`emission_latency`)."""
 
 
 def evaluate_call(entry: dict, config: ChainConfig, segments, polarity, arrival_order=False) -> CallOutcome:
@@ -402,18 +412,8 @@ def replay_outcome(entry: dict, fused: list[FusedTurn], esc: EscalationConfig) -
     """`evaluate_call` for tuning only: windows and the rule replayed over already fused turns (offline
     order has no late events, so this equals the chain's windows; checked against `evaluate_call` in
     `main`).  Lets the grid fuse once per fusion setting instead of once per escalation setting."""
-    from processors.escalation import EscalationState, observe_window
-    from processors.windows import aggregate_window, last_window_starting_before
-
     spec = entry["_spec"]
-    duration = max([spec.duration_s] + [t.end_s for t in fused])
-    state = EscalationState()
-    alerts = []
-    for k in range(last_window_starting_before(duration, esc) + 1):
-        window, customer = aggregate_window(spec.call_id, k, fused, esc)
-        alert = observe_window(state, window, customer, esc)
-        if alert is not None:
-            alerts.append(alert)
+    alerts = replay_alerts(spec.call_id, fused, esc, max([spec.duration_s] + [t.end_s for t in fused]))
     detected, false_alert, latency = False, False, None
     if spec.kind == "calm":
         false_alert = bool(alerts)
@@ -424,6 +424,153 @@ def replay_outcome(entry: dict, fused: list[FusedTurn], esc: EscalationConfig) -
             detected, latency = True, after[0].at_s - spec.onset_s
     return CallOutcome(spec.call_id, spec.fold, spec.kind, spec.condition, detected, false_alert, latency,
                        len(alerts), 0, sum(t.speaker == CUSTOMER for t in fused))
+
+
+def replay_alerts(call_id: str, fused: list[FusedTurn], esc: EscalationConfig, duration: float) -> list[Alert]:
+    """The chain's rule in offline order (hopping windows, and with `early_firing` the spans ending at
+    customer turn ends, merged in time order) over customer turns only: the rule reads nothing else, and
+    leaving out agent turns skips the conversation metrics nobody reads here."""
+    from processors.escalation import EscalationState, observe_point, observe_window
+    from processors.windows import (
+        aggregate_span,
+        aggregate_window,
+        is_window_end,
+        last_window_starting_before,
+        window_bounds,
+    )
+
+    customer = [t for t in fused if t.speaker == CUSTOMER]
+    points = sorted({t.end_s for t in customer if not is_window_end(t.end_s, esc)}) if esc.early_firing else []
+    state = EscalationState()
+    alerts: list[Alert] = []
+
+    def point(t: float) -> None:
+        window, turns = aggregate_span(call_id, max(0.0, round(t - esc.window_s, 6)), t, customer, esc)
+        a = observe_point(state, window, turns, esc)
+        if a is not None:
+            alerts.append(a)
+
+    i = 0
+    for k in range(last_window_starting_before(duration, esc) + 1):
+        end = window_bounds(k, esc)[1]
+        while i < len(points) and points[i] < end:
+            point(points[i])
+            i += 1
+        window, turns = aggregate_window(call_id, k, customer, esc)
+        a = observe_window(state, window, turns, esc)
+        if a is not None:
+            alerts.append(a)
+    for t in points[i:]:
+        point(t)
+    return alerts
+
+
+def stream_replay(entry: dict, config: ChainConfig, segments, polarity) -> tuple[list[tuple[float, Alert]], int]:
+    """(alerts with the event time at which a streaming chain emits them, late events).  What a streaming
+    worker sees: turns in the front end's emission order, each delivered at its end (or at the latest end
+    delivered before it: emission is in order); transcript segments at their end; a progress mark at every
+    window close point (window end + allowed lateness) as the frames stage sends them (its hold-back for an
+    open turn ignored: optimistic by up to the open turn's length minus the lateness); the call's end.
+    Scoring time (milliseconds) is left out."""
+    from processors.call_chain import CallChain
+
+    spec = entry["_spec"]
+    esc = config.escalation
+    events: list[tuple[float, int, int, object]] = []
+    delivered = 0.0
+    for st in sorted(entry["_turns"], key=lambda s: s.arrival):
+        delivered = max(delivered, st.turn.end_s)
+        events.append((delivered, 0, st.arrival, st))
+    for i, seg in enumerate(segments):
+        events.append((seg.end_s, 1, i, seg))
+    k = 0
+    while (mark := esc.window_s + esc.allowed_lateness_s + k * esc.step_s) < spec.duration_s:
+        events.append((mark, 2, k, mark))
+        k += 1
+    chain = CallChain(spec.call_id, config, polarity)
+    out: list[tuple[float, Alert]] = []
+    for at, kind, _, ev in sorted(events, key=lambda e: e[:3]):
+        recs = (chain.add_turn(ev.turn, ev.emotion) if kind == 0 else
+                chain.add_transcript(ev) if kind == 1 else chain.advance_to(ev))
+        out += [(at, r) for r in recs if isinstance(r, Alert)]
+    recs = chain.end_call("ended", spec.duration_s)
+    out += [(spec.duration_s, r) for r in recs if isinstance(r, Alert)]
+    return out, recs[-1].late_events_dropped
+
+
+def emission_latency(entry: dict, config: ChainConfig, segments, polarity) -> tuple[float | None, int]:
+    """(emission time of the first alert at or after the onset minus the onset, late events); None when
+    no such alert or a calm call."""
+    spec = entry["_spec"]
+    emitted, late = stream_replay(entry, config, segments, polarity)
+    if spec.kind != "upset":
+        return None, late
+    after = [at for at, a in emitted if a.at_s >= spec.onset_s]
+    return (round(after[0] - spec.onset_s, 4) if after else None), late
+
+
+def latency_parts(entry: dict, config: ChainConfig, segments, polarity) -> dict | None:
+    """Where the latency of one detected upset call goes (event-time seconds after the onset):
+      first_turn_end     the first customer turn reaching past the onset ends (a turn is scored at its end)
+      first_upset_end    the first of those turns scored upset (>= threshold) ends (classifier misses)
+      second_upset_end   the second one ends (the min-upset-turns requirement; None with 1 turn required)
+      rule_at_turn_end   the first customer turn end at which the span rule holds (what early firing gives)
+      alert_at_s         the alert's at_s with this config (hopping windows: the next step point)
+      info_complete      when everything that alert read was over: max(at_s, end of the turns in its window)
+      emitted            when a streaming chain emits it (`stream_replay`: + lateness, + waiting for the
+                         watermark to move)"""
+    spec = entry["_spec"]
+    if spec.kind != "upset":
+        return None
+    esc = config.escalation
+    records = chain_records(spec.call_id, entry["_turns"], segments, config=config, polarity=polarity,
+                            duration_s=spec.duration_s)
+    fused = list({r.turn_id: r for r in records if isinstance(r, FusedTurn)}.values())
+    alert = next((r for r in records if isinstance(r, Alert) and r.at_s >= spec.onset_s), None)
+    if alert is None:
+        return None
+    cust = sorted((t for t in fused if t.speaker == CUSTOMER and t.end_s > spec.onset_s), key=lambda t: t.start_s)
+    ups = [t for t in cust if t.negativity >= esc.upset_threshold]
+    early = dataclasses.replace(esc, early_firing=True)
+    rule = [a.at_s for a in replay_alerts(spec.call_id, fused, early, spec.duration_s) if a.at_s >= spec.onset_s]
+    in_window = [t.end_s for t in fused if t.speaker == CUSTOMER and t.start_s < alert.at_s
+                 and t.end_s > alert.at_s - esc.window_s]
+    emitted, _ = emission_latency(entry, config, segments, polarity)
+
+    def rel(t: float | None) -> float | None:
+        return None if t is None else round(t - spec.onset_s, 4)
+
+    return {
+        "first_turn_end": rel(cust[0].end_s) if cust else None,
+        "first_upset_end": rel(ups[0].end_s) if ups else None,
+        "second_upset_end": rel(ups[1].end_s) if len(ups) > 1 and esc.min_upset_turns > 1 else None,
+        "rule_at_turn_end": rel(rule[0]) if rule else None,
+        "alert_at_s": rel(alert.at_s),
+        "info_complete": rel(max([alert.at_s] + in_window)),
+        "emitted": emitted,
+    }
+
+
+PART_NAMES = ("first_turn_end", "first_upset_end", "second_upset_end", "rule_at_turn_end", "alert_at_s",
+              "info_complete", "emitted")
+
+
+def summarize_parts(parts: list[dict]) -> dict:
+    """Per stage of `latency_parts`: median seconds after the onset, share of detected calls within 10 s,
+    and the median step from the previous stage (calls where both are known)."""
+    out: dict = {"detected_calls": len(parts)}
+    prev = None
+    for name in PART_NAMES:
+        xs = [p[name] for p in parts if p[name] is not None]
+        row = {"n": len(xs), "median_s": round(statistics.median(xs), 2) if xs else None,
+               "within_10s": round(sum(x <= 10.0 for x in xs) / len(parts), 4) if parts else None}
+        if prev is not None:
+            steps = [p[name] - p[prev] for p in parts if p[name] is not None and p[prev] is not None]
+            row["median_step_s"] = round(statistics.median(steps), 2) if steps else None
+        out[name] = row
+        if xs:
+            prev = name
+    return out
 
 
 def perfect_turns(entry: dict, fused: list[FusedTurn]) -> list[FusedTurn]:
@@ -457,7 +604,18 @@ def summarize(outcomes: list[CallOutcome], max_latency: float = 10.0) -> dict:
         "latency_median_s": round(statistics.median(lat), 2) if lat else None,
         "latency_max_s": round(max(lat), 2) if lat else None,
         "late_events": sum(o.late for o in outcomes),
+        **emitted_summary(upset, max_latency),
     }
+
+
+def emitted_summary(upset: list[CallOutcome], max_latency: float) -> dict:
+    """Latency at emission (streaming replay), when measured for these outcomes."""
+    if not upset or any(o.detected and o.emitted_latency_s is None for o in upset) or not any(o.detected for o in upset):
+        return {}
+    lat = [o.emitted_latency_s for o in upset if o.detected]
+    return {"recall_emitted_within_10s": round(sum(o.detected and o.emitted_latency_s <= max_latency for o in upset)
+                                               / len(upset), 4),
+            "emitted_latency_median_s": round(statistics.median(lat), 2)}
 
 
 def objective(s: dict) -> tuple:
@@ -468,7 +626,7 @@ def objective(s: dict) -> tuple:
 
 def tie_break(esc: EscalationConfig) -> tuple:
     """Among equal objectives prefer the stricter rule (more upset turns, higher share, fewer windows)."""
-    return (esc.min_upset_turns, esc.upset_share, -esc.consecutive_windows, esc.upset_threshold)
+    return (esc.min_upset_turns, esc.upset_share, -esc.consecutive_windows, esc.upset_threshold, not esc.early_firing)
 
 
 def turn_scores(entries: list[dict], config: ChainConfig, seg_by_call, polarity) -> tuple[list[float], list[float]]:
@@ -510,13 +668,15 @@ BASELINE_PRIOR, BASELINE_PRIOR_WEIGHT = 0.5, 2.0
 
 def escalation_grid():
     base = EscalationConfig()
-    for thr, share, turns, consec in itertools.product(
+    for thr, share, turns, consec, early in itertools.product(
         # at least 2 upset turns: "a single angry sentence is not an escalation" is a requirement, not a knob
         # (the min-turns sweep below shows what 1 would buy)
         (0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8), (0.1, 0.15, 0.2, 0.25, 0.3, 0.4), (2, 3), (1, 2),
+        (False, True),
     ):
         yield dataclasses.replace(base, upset_threshold=thr, upset_share=share, min_upset_turns=turns,
-                                  consecutive_windows=consec, rearm_share=min(base.rearm_share, share))
+                                  consecutive_windows=consec, rearm_share=min(base.rearm_share, share),
+                                  early_firing=early, min_upset_speech_s=0.0)
 
 
 def main() -> int:
@@ -572,7 +732,9 @@ def main() -> int:
         entries.append({"_spec": spec, "_turns": scored_turns(spec.call_id, fes[spec.call_id], scores),
                         "cpu_s": fes[spec.call_id]["cpu_s"] + scores["cpu_s"]})
 
-    from processors.text.polarity import load_default_scorer  # the real model, no fallback, for the figures
+    from processors.text.polarity import (
+        load_default_scorer,  # the real model, no fallback, for the figures
+    )
 
     polarity = lru_cache(maxsize=None)(load_default_scorer().score)
     texts = held_out_texts()
@@ -589,6 +751,17 @@ def main() -> int:
 
     def outcomes(es, cfg, with_words, arrival=False):
         return [evaluate_call(e, cfg, words[e["_spec"].call_id] if with_words else (), polarity, arrival) for e in es]
+
+    def streamed(es, cfg, with_words) -> tuple[list[CallOutcome], int]:
+        """`outcomes` with the emission latency of a streaming replay attached (and its late events)."""
+        outs, late = [], 0
+        for e in es:
+            segs = words[e["_spec"].call_id] if with_words else ()
+            o = evaluate_call(e, cfg, segs, polarity)
+            o.emitted_latency_s, n = emission_latency(e, cfg, segs, polarity)
+            outs.append(o)
+            late += n
+        return outs, late
 
     def cfg_of(esc: EscalationConfig, mode: str, vw: float, bt: int = 0) -> ChainConfig:
         return ChainConfig(fusion=FusionConfig(voice_weight=vw, words_weight=round(1.0 - vw, 6), mode=mode,
@@ -663,6 +836,7 @@ def main() -> int:
     for name, mode, with_words in variants:
         pooled: list[CallOutcome] = []
         late = 0
+        stream_late = 0
         pos: list[float] = []
         neg: list[float] = []
         for split, (_tune_f, test_f) in splits.items():
@@ -670,7 +844,9 @@ def main() -> int:
             if mode == "shipped" and not with_words:
                 cfg = dataclasses.replace(cfg, fusion=dataclasses.replace(cfg.fusion, mode="fused"))
             es = subset(test_f)
-            pooled += outcomes(es, cfg, with_words)
+            outs, n = streamed(es, cfg, with_words)
+            pooled += outs
+            stream_late += n
             late += sum(o.late for o in outcomes(es, cfg, with_words, arrival=True))
             p_, n_ = turn_scores(es, cfg, words if with_words else {}, polarity)
             pos += p_
@@ -683,6 +859,7 @@ def main() -> int:
             "test_pooled": summarize(pooled),
             "test_by_condition": per_cond,
             "arrival_order_late_events": late,
+            "stream_replay_late_events": stream_late,
             "turn_auc": auc(pos, neg),
             "per_call": [dataclasses.asdict(o) for o in pooled],
         }
@@ -698,13 +875,41 @@ def main() -> int:
         sweep.append({"upset_share": share, **summarize(pooled)})
     results["share_sweep_shipped_with_words"] = sweep
 
-    def pooled_with(change: dict, with_words: bool) -> dict:
+    def pooled_with(change: dict, with_words: bool, emission: bool = False, by_condition: bool = False) -> dict:
         pooled = []
         for split, (_tune_f, test_f) in splits.items():
             base = chosen["shipped"][split]
-            pooled += outcomes(subset(test_f), dataclasses.replace(
-                base, escalation=dataclasses.replace(base.escalation, **change)), with_words)
+            cfg = dataclasses.replace(base, escalation=dataclasses.replace(base.escalation, **change))
+            pooled += streamed(subset(test_f), cfg, with_words)[0] if emission else outcomes(subset(test_f), cfg, with_words)
+        if by_condition:
+            return {"all test calls": summarize(pooled),
+                    **{c: summarize([o for o in pooled if o.condition == c]) for c in sorted({o.condition for o in pooled})}}
         return summarize(pooled)
+
+    # early firing off / on with the shipped knobs otherwise (the before / after of evaluating the rule at
+    # customer turn ends), with the latency at emission of a streaming replay
+    results["early_firing_shipped"] = {
+        f"{'on' if on else 'off'}/{'with' if ww else 'without'} words": pooled_with({"early_firing": on}, ww, True, True)
+        for on in (False, True) for ww in (True, False)}
+    # upset speech seconds instead of turns (1 turn + at least this much upset speech in the window)
+    results["upset_seconds_sweep_shipped"] = [
+        {"min_upset_turns": n, "min_upset_speech_s": sec,
+         "with_words": pooled_with({"min_upset_turns": n, "min_upset_speech_s": sec}, True),
+         "without_words": pooled_with({"min_upset_turns": n, "min_upset_speech_s": sec}, False)}
+        for n, sec in ((2, 0.0), (1, 2.0), (1, 3.0), (1, 4.0), (1, 5.0))]
+    # where the latency goes (shipped knobs, with words; early firing off and on)
+    decomposition = {}
+    for on in (False, True):
+        parts = []
+        for split, (_tune_f, test_f) in splits.items():
+            base = chosen["shipped"][split]
+            cfg = dataclasses.replace(base, escalation=dataclasses.replace(base.escalation, early_firing=on))
+            for e in subset(test_f):
+                d = latency_parts(e, cfg, words[e["_spec"].call_id], polarity)
+                if d is not None:
+                    parts.append(d)
+        decomposition[f"early_firing_{'on' if on else 'off'}"] = summarize_parts(parts)
+    results["latency_decomposition_shipped_with_words"] = decomposition
 
     results["min_turns_sweep_shipped"] = [
         {"min_upset_turns": n, "with_words": pooled_with({"min_upset_turns": n}, True),
@@ -715,7 +920,12 @@ def main() -> int:
     ceiling = {}
     for label, change in (("shipped", {}), ("min_turns_1", {"min_upset_turns": 1}), ("min_turns_2", {"min_upset_turns": 2}),
                           ("min_turns_1_share_0.1", {"min_upset_turns": 1, "upset_share": 0.1, "rearm_share": 0.1}),
-                          ("min_turns_2_share_0.1", {"min_upset_turns": 2, "upset_share": 0.1, "rearm_share": 0.1})):
+                          ("min_turns_2_share_0.1", {"min_upset_turns": 2, "upset_share": 0.1, "rearm_share": 0.1}),
+                          ("early_off", {"early_firing": False}), ("early_on", {"early_firing": True}),
+                          ("early_on_min_turns_2_share_0.1", {"early_firing": True, "min_upset_turns": 2,
+                                                               "upset_share": 0.1, "rearm_share": 0.1}),
+                          ("early_on_min_turns_1_share_0.1", {"early_firing": True, "min_upset_turns": 1,
+                                                               "upset_share": 0.1, "rearm_share": 0.1})):
         pooled = []
         for split, (_tune_f, test_f) in splits.items():
             base = chosen["shipped"][split]
@@ -757,7 +967,7 @@ def print_tables(results: dict) -> None:
           f"the other folds (split A tunes on {results['splits']['A']['tune_folds']}, B on "
           f"{results['splits']['B']['tune_folds']})")
     hdr = (f"{'variant':19} {'set':19} {'calls':>5} {'upset':>5} {'recall':>6} {'rec<=10s':>8} {'FA calm':>7} "
-           f"{'early':>5} {'lat med':>7} {'lat max':>7} {'late':>4}")
+           f"{'early':>5} {'lat med':>7} {'lat max':>7} {'late':>4} {'emit<=10s':>9} {'emit med':>8}")
     print(hdr)
     print("-" * len(hdr))
     for name, r in results["modes"].items():
@@ -765,14 +975,16 @@ def print_tables(results: dict) -> None:
         for set_name, s in rows:
             print(f"{name:19} {set_name:19} {s['calls']:>5} {s['upset_calls']:>5} {s['recall']!s:>6} "
                   f"{s['recall_within_10s']!s:>8} {s['false_alert_rate_calm']!s:>7} {s['early_alerts_upset']:>5} "
-                  f"{s['latency_median_s']!s:>7} {s['latency_max_s']!s:>7} {s['late_events']:>4}")
+                  f"{s['latency_median_s']!s:>7} {s['latency_max_s']!s:>7} {s['late_events']:>4} "
+                  f"{s.get('recall_emitted_within_10s', '-')!s:>9} {s.get('emitted_latency_median_s', '-')!s:>8}")
         for split, c in r["configs"].items():
             esc, fus = c["escalation"], c["fusion"]
             print(f"    split {split}: threshold {esc['upset_threshold']}, share {esc['upset_share']}, min turns "
-                  f"{esc['min_upset_turns']}, windows {esc['consecutive_windows']}, voice weight {fus['voice_weight']}, "
+                  f"{esc['min_upset_turns']}, windows {esc['consecutive_windows']}, early firing "
+                  f"{esc.get('early_firing', False)}, voice weight {fus['voice_weight']}, "
                   f"baseline turns {fus.get('baseline_turns', 0)}")
         print(f"    turn AUC {r['turn_auc']}; late events when replayed in front-end emission order: "
-              f"{r['arrival_order_late_events']}")
+              f"{r['arrival_order_late_events']}, in the streaming replay: {r.get('stream_replay_late_events', '-')}")
     print("share sweep (shipped knobs, with words): " + "; ".join(
         f"{x['upset_share']}: rec<=10s {x['recall_within_10s']} FA {x['false_alert_rate_calm']} "
         f"lat {x['latency_median_s']}/{x['latency_max_s']}" for x in results["share_sweep_shipped_with_words"]))
@@ -787,6 +999,25 @@ def print_tables(results: dict) -> None:
     for k, x in results.get("rule_ceiling_perfect_turns", {}).items():
         print(f"rule ceiling (perfect turn labels), {k}: recall {x['recall']}, rec<=10s {x['recall_within_10s']}, "
               f"FA {x['false_alert_rate_calm']}, latency {x['latency_median_s']}/{x['latency_max_s']}")
+    print("early firing (shipped knobs otherwise; emit = latency at emission in the streaming replay):")
+    for k, rows in results.get("early_firing_shipped", {}).items():
+        for set_name, x in rows.items():
+            print(f"  {k:22} {set_name:17} recall {x['recall']}, rec<=10s {x['recall_within_10s']}, FA "
+                  f"{x['false_alert_rate_calm']}, early {x['early_alerts_upset']}, latency {x['latency_median_s']}/"
+                  f"{x['latency_max_s']}, emit<=10s {x.get('recall_emitted_within_10s')}, emit med "
+                  f"{x.get('emitted_latency_median_s')}")
+    for row in results.get("upset_seconds_sweep_shipped", []):
+        w, n = row["with_words"], row["without_words"]
+        print(f"min upset turns {row['min_upset_turns']} + upset speech >= {row['min_upset_speech_s']} s: with words "
+              f"recall {w['recall']} rec<=10s {w['recall_within_10s']} FA {w['false_alert_rate_calm']}; without words "
+              f"recall {n['recall']} rec<=10s {n['recall_within_10s']} FA {n['false_alert_rate_calm']}")
+    for k, dec in results.get("latency_decomposition_shipped_with_words", {}).items():
+        print(f"latency decomposition, shipped with words, {k} ({dec['detected_calls']} detected upset calls; "
+              f"seconds after the onset: median, share of detected calls within 10 s, median step from the stage before):")
+        for name in PART_NAMES:
+            x = dec[name]
+            print(f"    {name:17} n {x['n']:>3}  median {x['median_s']!s:>6}  within 10 s {x['within_10s']!s:>6}"
+                  f"  step {x.get('median_step_s', '-')!s:>6}")
     d = results["compiled_defaults_on_split_A_test"]
     for k in ("with_words", "without_words"):
         s = d[k]

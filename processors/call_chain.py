@@ -13,7 +13,9 @@ Output: each call returns the list of new records, in order: `FusedTurn` (revisi
 Event time and lateness.  The watermark is (latest turn start or advance_to time) - allowed lateness;
 windows whose end is <= the watermark close, in order.  Turn *starts* drive it because a turn is only
 delivered once it ends: a long turn must not be overtaken by the short turns that ended inside it.
-Transcripts never move the watermark (platform ASR may run ahead of the audio stages).  A turn that
+Transcripts never move the watermark (platform ASR may run ahead of the audio stages).  With
+`EscalationConfig.early_firing` the spans ending at customer turn ends are evaluated on the same watermark,
+merged in time order with the windows; a turn starting before the last evaluated span's end is late too.  A turn that
 overlaps an already closed window is late: it is fused and emitted but kept out of windows and alerts,
 and counted in `CallSummary.late_events_dropped`; so is a transcript that would revise a turn inside a
 closed window (the revision is still emitted).  Hence, when every event arrives within the lateness
@@ -40,8 +42,19 @@ import math
 from dataclasses import asdict, dataclass, field, fields
 from typing import Callable, Union
 
-from processors.escalation import EscalationConfig, EscalationState, observe_window
-from processors.fusion import FusionConfig, fuse_turn, segment_belongs_to_turn, turn_text, voice_baseline
+from processors.escalation import (
+    EscalationConfig,
+    EscalationState,
+    observe_point,
+    observe_window,
+)
+from processors.fusion import (
+    FusionConfig,
+    fuse_turn,
+    segment_belongs_to_turn,
+    turn_text,
+    voice_baseline,
+)
 from processors.types import (
     AGENT,
     CUSTOMER,
@@ -53,15 +66,23 @@ from processors.types import (
     TranscriptSegment,
     WindowAggregate,
 )
-from processors.windows import aggregate_window, last_window_ending_by, last_window_starting_before, window_bounds
+from processors.windows import (
+    aggregate_span,
+    aggregate_window,
+    is_window_end,
+    last_window_ending_by,
+    last_window_starting_before,
+    window_bounds,
+)
 
 log = logging.getLogger(__name__)
 ChainRecord = Union[FusedTurn, WindowAggregate, Alert, CallSummary]
 PolarityFn = Callable[[str], float]
 END_REASONS = ("ended", "idle_timeout")
-STATE_VERSION = 2
-READABLE_STATE_VERSIONS = (1, 2)
-"""Version 1 had no baseline list (it restores as empty)."""
+STATE_VERSION = 3
+READABLE_STATE_VERSIONS = (1, 2, 3)
+"""Version 1 had no baseline list (it restores as empty); versions 1-2 had no early-firing point (it
+restores as the end of the last closed window: nothing before it is evaluated again)."""
 
 
 class ChainInputError(ValueError):
@@ -157,6 +178,8 @@ class CallChain:
         self._ended = False
         self._baseline: list[tuple[float, str, float]] = []
         """(start_s, turn_id, raw voice upset) of the earliest scored, non-late customer turns, sorted."""
+        self._rule_until = -math.inf
+        """End of the last early-firing span evaluated (`EscalationConfig.early_firing`)."""
 
     # ---- inputs -------------------------------------------------------------------------------
 
@@ -172,7 +195,7 @@ class CallChain:
         if not self._scorable(turn.speaker):
             emotion = None
         text, polarity = self._words_for(turn.speaker, start, end)
-        late = start < self._closed_end()
+        late = start < self._evaluated_end()
         if late:
             self._late_turns.add(turn.turn_id)
             self._late += 1
@@ -205,7 +228,7 @@ class CallChain:
         self._seen_segments.add(segment.segment_id)
         self._segments[segment.segment_id] = segment
         out: list[ChainRecord] = []
-        touched_closed = segment.start_s < self._closed_end() and not self._belongs_to_any(segment)
+        touched_closed = segment.start_s < self._evaluated_end() and not self._belongs_to_any(segment)
         for tid in sorted(self._turns, key=lambda i: (self._turns[i].start_s, i)):
             t = self._turns[tid]
             if not segment_belongs_to_turn(segment, t.speaker, t.start_s, t.end_s):
@@ -220,7 +243,7 @@ class CallChain:
             )
             self._turns[tid] = revised
             out.append(revised)
-            if t.start_s < self._closed_end() and tid not in self._late_turns:
+            if t.start_s < self._evaluated_end() and tid not in self._late_turns:
                 touched_closed = True
         if touched_closed:
             self._late += 1
@@ -243,11 +266,8 @@ class CallChain:
             return []
         duration = max(self._max_end_s, float(at_s) if at_s is not None else 0.0,
                        self._progress_s if math.isfinite(self._progress_s) else 0.0)
-        out: list[ChainRecord] = []
         last = last_window_starting_before(duration, self.config.escalation)
-        while self._next_window <= last:
-            out.extend(self._emit_window(self._next_window, duration))
-            self._next_window += 1
+        out = self._evaluate(last, math.inf, duration)
         for tid in sorted(self._turns, key=lambda i: (self._turns[i].start_s, i)):
             self._totals.add(self._turns[tid], self.config.escalation.upset_threshold)
         self._turns.clear()
@@ -308,7 +328,7 @@ class CallChain:
         t = self._turns.get(turn_id)
         if emotion is None or t is None or t.voice_upset is not None or not self._scorable(t.speaker):
             return []
-        late = turn_id in self._late_turns or t.start_s < self._closed_end()
+        late = turn_id in self._late_turns or t.start_s < self._evaluated_end()
         revisions = [] if late else self._enter_baseline(t.speaker, t.start_s, turn_id, float(emotion.upset))
         revised = fuse_turn(
             self.call_id, t.turn_id, t.speaker, t.start_s, t.end_s, float(emotion.upset), emotion.label,
@@ -316,7 +336,7 @@ class CallChain:
             voice_baseline=self._baseline_for(t.speaker, t.start_s, turn_id),
         )
         self._turns[turn_id] = revised
-        if t.start_s < self._closed_end() and turn_id not in self._late_turns:
+        if t.start_s < self._evaluated_end() and turn_id not in self._late_turns:
             self._late += 1
         return [revised, *revisions]
 
@@ -359,16 +379,50 @@ class CallChain:
             return -math.inf
         return window_bounds(self._next_window - 1, self.config.escalation)[1]
 
+    def _evaluated_end(self) -> float:
+        """Turns starting before this are late: they would change a window or span already evaluated."""
+        return max(self._closed_end(), self._rule_until)
+
     def _close_windows(self) -> list[ChainRecord]:
-        out: list[ChainRecord] = []
         if not math.isfinite(self._progress_s):
-            return out
-        last = last_window_ending_by(self.watermark_s, self.config.escalation)
-        while self._next_window <= last:
-            out.extend(self._emit_window(self._next_window, None))
-            self._next_window += 1
-        self._prune()
+            return []
+        watermark = self.watermark_s
+        out = self._evaluate(last_window_ending_by(watermark, self.config.escalation), watermark, None)
+        self._prune(watermark)
         return out
+
+    def _evaluate(self, last_window: int, until_s: float, call_end_s: float | None) -> list[ChainRecord]:
+        """Close hopping windows up to index `last_window` and evaluate the early-firing spans ending by
+        `until_s`, merged in time order (a span ending exactly at a window's end comes after it)."""
+        esc = self.config.escalation
+        points: list[float] = []
+        if esc.early_firing:
+            points = sorted({t.end_s for tid, t in self._turns.items()
+                             if t.speaker == CUSTOMER and tid not in self._late_turns
+                             and self._rule_until < t.end_s <= until_s
+                             and not is_window_end(t.end_s, esc)})
+        out: list[ChainRecord] = []
+        i = 0
+        while self._next_window <= last_window:
+            end = window_bounds(self._next_window, esc)[1]
+            while i < len(points) and points[i] < end:
+                out.extend(self._emit_point(points[i]))
+                i += 1
+            out.extend(self._emit_window(self._next_window, call_end_s))
+            self._next_window += 1
+        for t in points[i:]:
+            out.extend(self._emit_point(t))
+        return out
+
+    def _emit_point(self, t: float) -> list[ChainRecord]:
+        """Evaluate the rule on [t - window_s, t), t a customer turn's end; only an alert comes out (the
+        span is not one of the hopping windows, so no WindowAggregate is published for it)."""
+        self._rule_until = t
+        esc = self.config.escalation
+        customer = [x for tid, x in self._turns.items() if x.speaker == CUSTOMER and tid not in self._late_turns]
+        window, turns = aggregate_span(self.call_id, max(0.0, round(t - esc.window_s, 6)), t, customer, esc)
+        alert = observe_point(self._escalation, window, turns, esc)
+        return [] if alert is None else [alert]
 
     def _emit_window(self, k: int, call_end_s: float | None) -> list[ChainRecord]:
         live = [t for tid, t in self._turns.items() if tid not in self._late_turns]
@@ -376,9 +430,13 @@ class CallChain:
         alert = observe_window(self._escalation, window, customer, self.config.escalation)
         return [window] if alert is None else [window, alert]
 
-    def _prune(self) -> None:
-        """Fold turns and segments that no open window can see into the summary totals."""
-        horizon = window_bounds(self._next_window, self.config.escalation)[0]
+    def _prune(self, watermark: float) -> None:
+        """Fold turns and segments that no open window (nor early-firing span: those still to come end
+        after the watermark) can see into the summary totals."""
+        esc = self.config.escalation
+        horizon = window_bounds(self._next_window, esc)[0]
+        if esc.early_firing:
+            horizon = min(horizon, watermark - esc.window_s)
         for tid in sorted(self._turns, key=lambda i: (self._turns[i].start_s, i)):
             t = self._turns[tid]
             if t.end_s <= horizon:
@@ -429,6 +487,7 @@ class CallChain:
             "totals": asdict(self._totals),
             "ended": self._ended,
             "baseline": [[s, i, v] for s, i, v in self._baseline],
+            "rule_until": self._rule_until if math.isfinite(self._rule_until) else None,
         }
         return json.dumps(state, separators=(",", ":"), sort_keys=True).encode()
 
@@ -464,6 +523,10 @@ class CallChain:
             chain._totals = _Totals(**state["totals"])
             chain._ended = bool(state["ended"])
             chain._baseline = sorted((float(s), str(i), float(v)) for s, i, v in state.get("baseline", []))
+            if state["version"] >= 3:
+                chain._rule_until = -math.inf if state["rule_until"] is None else float(state["rule_until"])
+            else:
+                chain._rule_until = chain._closed_end()
         except ChainInputError:
             raise
         except (ValueError, KeyError, TypeError) as exc:

@@ -12,7 +12,10 @@ the upset turns cover >= `upset_share` of the customer's speech time in it AND a
 30 s windows stepping by 5 s a single long angry turn stays in six consecutive windows, so counting
 consecutive windows alone cannot reject it — counting turns does).  After `consecutive_windows` upset
 windows in a row the rule fires once (the alert's `at_s` is the end of the window completing the
-condition) and disarms.  It re-arms only after `rearm_calm_windows` consecutive *calm* windows (customer
+condition) and disarms.  With `early_firing` the rule is also evaluated on the span [end - window_s, end)
+ending at each customer turn's end, in time order with the hopping windows (`observe_point`): the alert
+can fire at the end of the turn that completes the condition instead of at the next 5 s step point.
+It re-arms only after `rearm_calm_windows` consecutive *calm* windows (customer
 speech present and upset share <= `rearm_share`); windows where the customer is silent neither count
 as calm nor break a calm run (silence is no evidence of calm), windows in between break it (hysteresis).
 
@@ -56,8 +59,20 @@ class EscalationConfig:
     """A window is upset when upset turns cover at least this share of the customer's speech in it..."""
     min_upset_turns: int = 2
     """...and at least this many distinct upset customer turns overlap it."""
+    min_upset_speech_s: float = 0.0
+    """...and the upset turns cover at least this many seconds of the window (0: no such condition).
+    Counts upset speech time rather than turns: with `min_upset_turns` = 1 it lets one long upset turn
+    fire while two short upset words do not."""
     consecutive_windows: int = 1
     """Upset windows in a row needed to fire."""
+    early_firing: bool = False
+    """Also evaluate the rule on the window that ends at each customer turn's end, [end - window_s, end),
+    not only on the hopping windows (every `step_s`): the alert can then fire at the end of the turn that
+    completes the condition instead of at the next step point.  Deterministic like the hopping windows:
+    such a window is evaluated once the watermark passes its end (every turn that can overlap it is in),
+    in time order with the hopping windows.  It fires when the rule holds on it and the
+    `consecutive_windows - 1` hopping windows before it were upset; re-arming still counts hopping windows
+    only, so hysteresis is unchanged."""
     rearm_share: float = 0.1
     """A window is calm (for re-arming) when the customer spoke and the upset share is at most this."""
     rearm_calm_windows: int = 4
@@ -79,6 +94,8 @@ class EscalationConfig:
             raise ValueError("allowed_lateness_s must be >= 0")
         if not 0.0 <= self.rearm_share <= self.upset_share <= 1.0:
             raise ValueError("need 0 <= rearm_share <= upset_share <= 1")
+        if self.min_upset_speech_s < 0:
+            raise ValueError("min_upset_speech_s must be >= 0")
         if self.consecutive_windows < 1 or self.rearm_calm_windows < 1 or self.min_upset_turns < 1:
             raise ValueError("consecutive_windows, rearm_calm_windows and min_upset_turns must be >= 1")
 
@@ -133,6 +150,26 @@ def observe_window(
             state.armed = True
     if not (state.armed and window.upset and state.consecutive >= config.consecutive_windows):
         return None
+    return _fire(state, window, customer_turns, config, state.consecutive)
+
+
+def observe_point(
+    state: EscalationState,
+    window: WindowAggregate,
+    customer_turns: list[FusedTurn],
+    config: EscalationConfig,
+) -> Alert | None:
+    """Feed one early-firing window (the span ending at a customer turn's end; `config.early_firing`), in
+    time order with the hopping windows: fires when armed, the span is upset and the hopping windows
+    before it were upset `consecutive_windows - 1` times in a row.  Changes no run counters: a span
+    that is not upset neither breaks an upset run nor counts as calm."""
+    if not (state.armed and window.upset and state.consecutive + 1 >= config.consecutive_windows):
+        return None
+    return _fire(state, window, customer_turns, config, state.consecutive + 1)
+
+
+def _fire(state: EscalationState, window: WindowAggregate, customer_turns: list[FusedTurn],
+          config: EscalationConfig, windows: int) -> Alert:
     state.armed = False
     state.calm_run = 0
     state.episodes += 1
@@ -151,6 +188,6 @@ def observe_window(
         at_s=window.window_end_s,
         severity=severity_of(window, config),
         score=round(window.mean_negativity, 4),
-        windows=state.consecutive,
+        windows=windows,
         evidence=evidence,
     )

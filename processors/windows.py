@@ -32,6 +32,12 @@ def last_window_starting_before(t: float, config: EscalationConfig) -> int:
     return math.ceil(round(t / config.step_s, 9)) - 1
 
 
+def is_window_end(t: float, config: EscalationConfig) -> bool:
+    """Whether t is the end of a hopping window (an early-firing span ending there would be that window)."""
+    x = round((t - config.window_s) / config.step_s, 9)
+    return x >= 0 and x == math.floor(x)
+
+
 def first_window_containing(t: float, config: EscalationConfig) -> int:
     """Index of the first window whose end is > t."""
     return max(0, last_window_ending_by(t, config) + 1)
@@ -81,6 +87,20 @@ def aggregate_window(
     measure of windows running past the end of the call.
     """
     ws, we = window_bounds(k, config)
+    return aggregate_span(call_id, ws, we, turns, config, call_end_s)
+
+
+def aggregate_span(
+    call_id: str,
+    ws: float,
+    we: float,
+    turns: list[FusedTurn],
+    config: EscalationConfig,
+    call_end_s: float | None = None,
+) -> tuple[WindowAggregate, list[FusedTurn]]:
+    """`aggregate_window` over any span [ws, we): the hopping windows, and the early-firing windows that end
+    at a customer turn's end (`EscalationConfig.early_firing`; `ws` may be negative there: the call's first
+    seconds, where the span holds less than a window of speech)."""
     inside = [t for t in turns if t.end_s > ws and t.start_s < we]
     customer = [t for t in inside if t.speaker == CUSTOMER]
     cust_s = 0.0
@@ -115,6 +135,7 @@ def aggregate_window(
         talk_ratio=round(agent_s / (agent_s + cust_s), 6) if agent_s + cust_s > 0 else 0.0,
         interruptions=count_interruptions(inside, ws, we),
         longest_silence_s=round(longest_silence(inside, ws, silence_end), 6),
-        upset=bool(cust_s > 0 and share >= config.upset_share and upset_turns >= config.min_upset_turns),
+        upset=bool(cust_s > 0 and share >= config.upset_share and upset_turns >= config.min_upset_turns
+                   and upset_s >= config.min_upset_speech_s),
     )
     return window, sorted(customer, key=lambda t: (t.start_s, t.turn_id))

@@ -13,6 +13,8 @@ from processors.types import AGENT, CUSTOMER, Alert, CallSummary, FusedTurn, Tra
 from tests.processors.chain_script import CALL, alternating, emotion, events_of, polarity_stub, turn
 
 LATENESS = EscalationConfig().allowed_lateness_s
+EARLY = {flag: ChainConfig(escalation=EscalationConfig(early_firing=flag)) for flag in (False, True)}
+"""Hopping windows only, and with the rule also evaluated at each customer turn's end."""
 
 
 def _script_with_words():
@@ -49,10 +51,12 @@ def _event_time(ev):
     return ev.start_s if isinstance(ev, TranscriptSegment) else ev[0].start_s
 
 
-def test_same_alerts_for_any_arrival_order_within_lateness():
+@pytest.mark.parametrize("early_firing", [False, True])
+def test_same_alerts_for_any_arrival_order_within_lateness(early_firing):
+    config = EARLY[early_firing]
     pairs, segs = events_of(_script_with_words())
     events = pairs + segs
-    ref_chain = CallChain(CALL, polarity=polarity_stub)
+    ref_chain = CallChain(CALL, config, polarity=polarity_stub)
     reference = _stable(_feed(ref_chain, sorted(events, key=_event_time)) + ref_chain.end_call())
     assert reference[1], "the script must produce an alert"
     rng = random.Random(7)
@@ -61,7 +65,7 @@ def test_same_alerts_for_any_arrival_order_within_lateness():
         # watermark, but must arrive before their turn's windows close)
         keyed = [(_event_time(e) + rng.uniform(0, LATENESS * (0.99 if not isinstance(e, TranscriptSegment) else 0.5)), i, e)
                  for i, e in enumerate(events)]
-        chain = CallChain(CALL, polarity=polarity_stub)
+        chain = CallChain(CALL, config, polarity=polarity_stub)
         out = _feed(chain, [e for _, _, e in sorted(keyed)]) + chain.end_call()
         assert _stable(out) == reference
         assert out[-1].late_events_dropped == 0
@@ -95,17 +99,20 @@ def test_redelivery_is_idempotent():
     assert twice.end_call() == []
 
 
-def test_checkpoint_restore_at_every_step_gives_the_same_records():
+@pytest.mark.parametrize("early_firing", [False, True])
+def test_checkpoint_restore_at_every_step_gives_the_same_records(early_firing):
+    config = EARLY[early_firing]
     pairs, segs = events_of(_script_with_words())
     events = sorted(pairs + segs, key=_event_time)
-    plain = CallChain(CALL, polarity=polarity_stub)
+    plain = CallChain(CALL, config, polarity=polarity_stub)
     ref = _feed(plain, events) + plain.end_call()
-    chain = CallChain(CALL, polarity=polarity_stub)
+    assert any(isinstance(r, Alert) for r in ref)
+    chain = CallChain(CALL, config, polarity=polarity_stub)
     out = []
     for ev in events:
-        chain = CallChain.from_state_bytes(chain.state_bytes(), polarity=polarity_stub)
+        chain = CallChain.from_state_bytes(chain.state_bytes(), config, polarity=polarity_stub)
         out += _feed(chain, [ev])
-    chain = CallChain.from_state_bytes(chain.state_bytes(), polarity=polarity_stub)
+    chain = CallChain.from_state_bytes(chain.state_bytes(), config, polarity=polarity_stub)
     out += chain.end_call()
     assert out == ref
     assert len(chain.state_bytes()) < 4000  # pruned: old turns are folded into totals
@@ -312,3 +319,25 @@ def test_baseline_survives_checkpoints():
         out += _feed(chain, [ev])
     out += CallChain.from_state_bytes(chain.state_bytes(), BASELINE, polarity=polarity_stub).end_call()
     assert out == ref
+
+
+def test_version_2_state_restores_with_early_firing_from_the_last_closed_window():
+    """A checkpoint written before early firing existed (state version 2: no early-firing point) continues
+    as if its spans had been evaluated up to the last closed window: nothing earlier is evaluated again."""
+    import json
+
+    pairs, segs = events_of(_script_with_words())
+    events = sorted(pairs + segs, key=_event_time)
+    half = len(events) // 2
+    old = CallChain(CALL, EARLY[False], polarity=polarity_stub)
+    _feed(old, events[:half])
+    state = json.loads(old.state_bytes())
+    assert state["version"] == 3
+    state["version"] = 2
+    del state["rule_until"]
+    restored = CallChain.from_state_bytes(json.dumps(state).encode(), EARLY[True], polarity=polarity_stub)
+    assert restored._evaluated_end() == restored._closed_end() > 0
+    current = CallChain.from_state_bytes(old.state_bytes(), EARLY[True], polarity=polarity_stub)
+    assert _feed(restored, events[half:]) + restored.end_call() == _feed(current, events[half:]) + current.end_call()
+    with pytest.raises(ChainInputError):
+        CallChain.from_state_bytes(json.dumps({**state, "version": 4}).encode())

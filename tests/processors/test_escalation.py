@@ -144,3 +144,81 @@ def test_config_validation():
         EscalationConfig(step_s=40.0)
     with pytest.raises(ValueError):
         EscalationConfig(rearm_share=0.5, upset_share=0.3)
+
+
+# ---- early firing: the rule also evaluated on the span ending at each customer turn's end -------------
+# Customer turns end at 7c + 3 (3, 10, ..., 45, 52, 59, 66); hopping windows end every 5 s from 30 s.
+
+
+def test_early_firing_fires_at_the_turn_end_that_completes_the_condition():
+    """Upset from 49 s.  Hopping windows: [25, 55) holds one upset turn (49-52); [30, 60) holds 35-38,
+    42-45, 49-52, 56-59: 12 s of speech, 6 s upset -> fires at 60.  Early firing: the span [29, 59) ending
+    at the second upset turn's end holds 29-31 (2 s), 35-38, 42-45, 49-52, 56-59: 14 s, 6 s upset, share
+    0.43 with 2 upset turns -> fires at 59, the moment that turn is over."""
+    (grid,) = alerts(run(alternating(20, 49.0), with_escalation(early_firing=False)))
+    (early,) = alerts(run(alternating(20, 49.0), with_escalation(early_firing=True)))
+    assert grid.at_s == 60.0 and early.at_s == 59.0 and early.windows == 1
+    assert [e.turn_id for e in early.evidence] == ["call-1:1:00007", "call-1:1:00008"]
+
+
+def test_early_firing_keeps_hopping_window_times_when_they_come_first():
+    """Upset from 42 s: the window [20, 50) already holds 1 s of the turn 49-52 and fires at 50, before
+    the span ending at 52 (the alert is stamped with the window's end, as without early firing)."""
+    (a,) = alerts(run(alternating(20, 42.0), with_escalation(early_firing=True)))
+    assert a.at_s == 50.0
+
+
+def test_early_firing_with_consecutive_windows():
+    """2 windows in a row: the span at a turn end counts as the second after one upset hopping window.
+    Upset from 42 s: [20, 50) upset, then the span [22, 52) -> fires at 52 (55 without early firing).
+    Upset from 35 s: the turn end 45 is also a window end; that span *is* the window [15, 45) and does not
+    count twice: [15, 45), [20, 50) -> fires at 50, as without early firing."""
+    two = {"consecutive_windows": 2}
+    assert [a.at_s for a in alerts(run(alternating(20, 42.0), with_escalation(early_firing=True, **two)))] == [52.0]
+    assert [a.at_s for a in alerts(run(alternating(20, 42.0), with_escalation(early_firing=False, **two)))] == [55.0]
+    assert [a.at_s for a in alerts(run(alternating(20, 35.0), with_escalation(early_firing=True, **two)))] == [50.0]
+
+
+def test_early_firing_one_alert_per_episode_and_rearm():
+    """Same hysteresis as the hopping windows: one alert per episode; the second episode (upset again from
+    182 s) fires at 190 either way (its spans ending at 185 and 192 straddle the window ending at 190)."""
+    cfg = with_escalation(early_firing=True)
+    assert [a.at_s for a in alerts(run(alternating(40, 49.0), cfg))] == [59.0]
+    assert [(a.episode, a.at_s) for a in alerts(run(_two_episodes(182.0), cfg))] == [(1, 50.0), (2, 190.0)]
+    assert [a.at_s for a in alerts(run(_two_episodes(119.0), cfg))] == [50.0]
+
+
+def test_early_firing_single_angry_turn_is_still_not_an_escalation():
+    script = alternating(20, None)
+    script[8] = (CUSTOMER, 28.0, 36.0, 0.97, None)
+    assert alerts(run(script, with_escalation(early_firing=True))) == []
+
+
+def test_upset_speech_seconds_instead_of_turns():
+    """1 upset turn + at least 3 s of upset speech: one 8 s angry turn (28-36 s) fires with the window
+    [5, 35), which holds 7 s of it (customer speech 3 + 3 + 3 + 7 = 16 s, share 0.44): a hopping window
+    counts the part of a turn inside it, so it is stamped before the turn is over.  A 2 s one does not."""
+    long_turn = alternating(20, None)
+    long_turn[8] = (CUSTOMER, 28.0, 36.0, 0.97, None)
+    cfg = with_escalation(early_firing=True, min_upset_turns=1, min_upset_speech_s=3.0)
+    assert [a.at_s for a in alerts(run(long_turn, cfg))] == [35.0]
+    short_turn = alternating(20, None)
+    short_turn[8] = (CUSTOMER, 28.0, 30.0, 0.97, None)
+    assert alerts(run(short_turn, cfg)) == []
+
+
+def test_turn_overlapping_an_evaluated_span_is_late():
+    """Early firing evaluates the span ending at 59 once the watermark passes 59 (progress 64.5, lateness
+    5): a turn starting at 57 that arrives after that is late (it would change that span), while without
+    early firing only the window [25, 55) is closed by then and the same turn is applied."""
+    from processors.types import AGENT
+    from tests.processors.chain_script import emotion, turn
+
+    for early, late in ((True, 1), (False, 0)):
+        pairs, _ = events_of(alternating(20, None))
+        chain = CallChain("call-1", with_escalation(early_firing=early), polarity_stub)
+        for p in pairs[:18]:  # turns starting before 63 s
+            chain.add_turn(*p)
+        chain.advance_to(64.5)
+        chain.add_turn(turn(99, AGENT, 57.0, 58.0), emotion(0.1))
+        assert chain.end_call()[-1].late_events_dropped == late
