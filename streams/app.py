@@ -19,6 +19,7 @@ from typing import Any
 import faust
 
 from schemas.codec import encode
+from streams import faust_fixes
 from streams.config import Settings
 from streams.records import dead_letter_record
 from streams.stats import StageStats
@@ -37,14 +38,27 @@ class Pipeline:
     """Stage objects by name (for the web views and tests)."""
 
     def owns(self, event: Any) -> bool:
-        """False for an event of a partition that was revoked after Faust fetched it: the stateful
-        stages must leave it to the partition's new owner (processing it here, from a stale copy of
-        the call's state, would write that stale state back to the changelog). Asks the consumer's
-        current assignment, the only authority (a cached copy could lag behind a rebalance)."""
+        """False for an event fetched before the rebalance under way (from the moment the revoke
+        starts, while the consumer still lists the partition as assigned) or before the last one
+        (an older consumer generation), and for one of a partition not assigned here: the stateful
+        stages must leave it alone. Processing it could restore a call from a checkpoint older than
+        the frames already handled (a wrong front end, turns with the right ids and the wrong
+        bounds), or race the partition's new owner. The frames stage acknowledges nothing it
+        skips, so the event is fetched again after the rebalance from the committed offset.
+        Events of the new assignment flow only once its tables are recovered."""
+        msg = event.message
         try:
-            return event.message.tp in self.app.consumer.assignment()
+            if faust_fixes.stale(self.app, msg):
+                return False
+            return msg.tp in self.app.consumer.assignment()
         except Exception:
             return True
+
+    def state_ready(self) -> bool:
+        """Whether the tables hold the state of this worker's current assignment: no revoke under
+        way and the recovery of the latest assignment done (tasks outside the streams, such as the
+        idle-call timer, must not restore or write calls before that)."""
+        return not faust_fixes.revoking(self.app) and bool(getattr(self.app.tables, "actives_ready", False))
 
     async def dead_letter(self, event: Any, reason: str) -> None:
         """Send an event that cannot be processed, untouched, to the dead-letter topic."""
@@ -99,6 +113,7 @@ def create_app(settings: Settings, *, web_port: int | None = None) -> Pipeline:
     )
     if settings.fetch_max_wait_ms is not None:
         set_consumer_fetch_max_wait(settings.fetch_max_wait_ms)
+    faust_fixes.install(app)
     topics = {name: app.topic(full, key_type=bytes, value_type=bytes, partitions=settings.partitions,
                               key_serializer="raw", value_serializer="raw")
               for name, full in topic_names(settings).items()}
@@ -116,11 +131,15 @@ def create_app(settings: Settings, *, web_port: int | None = None) -> Pipeline:
 
     @app.on_partitions_revoked.connect
     async def on_revoked(sender, revoked, **kwargs):
-        """Calls of revoked partitions move to another worker, which restores them from the tables."""
-        partitions = {tp.partition for tp in revoked if tp.topic == pipeline.topics["audio"].get_topic_name()}
+        """Calls of revoked partitions move to another worker, which restores them from the tables.
+        Each stage first lets the event it is in the middle of finish (Faust does not wait for it:
+        stream_wait_empty is off), then drops the calls; the producer is flushed again so that what
+        that event wrote (turns, a checkpoint) is on the broker before the new owner recovers."""
+        partitions = {tp.partition for tp in revoked}
         if partitions:
-            pipeline.extras["frames"].on_revoked(partitions)
-            pipeline.extras["chain"].on_revoked(partitions)
+            await pipeline.extras["frames"].on_revoked(partitions)
+            await pipeline.extras["chain"].on_revoked(partitions)
+            await app.producer.flush()
 
     @app.on_partitions_assigned.connect
     async def on_assigned(sender, assigned, **kwargs):

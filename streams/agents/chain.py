@@ -16,6 +16,7 @@ sent twice. An ended call keeps a small marker.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from dataclasses import dataclass, field, fields
@@ -78,6 +79,7 @@ class ChainStage:
             "call-chains", default=None, key_type=bytes, value_type=bytes, partitions=self.settings.partitions,
         )
         self._polarity = None
+        self._lock = asyncio.Lock()
 
     def polarity(self, text: str) -> float:
         if self._polarity is None:
@@ -108,6 +110,13 @@ class ChainStage:
         if not self.p.owns(event):
             self.stats.count("skipped_revoked")
             return
+        async with self._lock:  # on_revoked waits for the event in progress
+            if not self.p.owns(event):
+                self.stats.count("skipped_revoked")
+                return
+            await self._handle_owned(event)
+
+    async def _handle_owned(self, event) -> None:
         try:
             await self._handle(event)
         except (SchemaError, ChainInputError) as exc:
@@ -187,8 +196,9 @@ class ChainStage:
         if st.ended:
             self.calls.pop(call_id, None)
 
-    def on_revoked(self, partitions: set[int]) -> None:
-        self.calls.clear()  # restored lazily from the table by whichever worker owns them now
+    async def on_revoked(self, partitions: set[int]) -> None:
+        async with self._lock:
+            self.calls.clear()  # restored lazily from the table by whichever worker owns them now
 
 
 def register(pipeline) -> ChainStage:

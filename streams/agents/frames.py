@@ -135,6 +135,9 @@ class FramesStage:
             self.stats.count("skipped_revoked")
             return
         async with self._lock:  # the idle timer must not close a call half-way through a frame
+            if not self.p.owns(event):  # a revoke started while this event waited for the lock
+                self.stats.count("skipped_revoked")
+                return
             await self._handle(event)
 
     async def _handle(self, event) -> None:
@@ -163,6 +166,8 @@ class FramesStage:
     async def close_idle_calls(self) -> None:
         """Close calls that sent nothing for `idle_call_timeout_s` (a call that never ends)."""
         async with self._lock:
+            if not self.p.state_ready():
+                return  # mid-rebalance, or the tables of the new assignment not recovered yet
             if not self._restored_scan_done:
                 self._restore_checkpointed_calls()
             now = time.monotonic()
@@ -176,11 +181,13 @@ class FramesStage:
         """New assignment: look for checkpointed calls of our partitions again (see lifecycle)."""
         self._restored_scan_done = False
 
-    def on_revoked(self, partitions: set[int]) -> None:
-        """Partitions moved to another worker: drop their calls (it restores them from the table)."""
-        for call_id in [c for c, call in self.calls.items() if call.partition in partitions]:
-            del self.calls[call_id]
-        self._restored_scan_done = False
+    async def on_revoked(self, partitions: set[int]) -> None:
+        """Partitions moved to another worker: drop their calls (it restores them from the table).
+        Waits for the event (or idle check) in progress to finish first: it holds the call's state."""
+        async with self._lock:
+            for call_id in [c for c, call in self.calls.items() if call.partition in partitions]:
+                del self.calls[call_id]
+            self._restored_scan_done = False
 
     # ---- events ------------------------------------------------------------------------------
 
@@ -355,12 +362,14 @@ class FramesStage:
         assignment, once the tables are recovered; the table may still hold rows of partitions that
         moved to another worker, which are left alone."""
         try:
-            if not self.p.app.tables.recovery.completed.is_set():
+            if not self.p.state_ready():
                 return
             audio = self.p.topics["audio"].get_topic_name()
             mine = {tp.partition for tp in self.p.app.consumer.assignment() if tp.topic == audio}
         except Exception:
             return
+        for call_id in [c for c, call in self.calls.items() if call.partition not in mine]:
+            del self.calls[call_id]  # not ours any more (on_revoked drops them; this is a safety net)
         if not mine:
             return
         self._restored_scan_done = True

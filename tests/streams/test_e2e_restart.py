@@ -109,8 +109,12 @@ def test_second_worker_joining_mid_call_takes_over_without_loss(pipeline, tmp_pa
         summaries = [rec for kind, rec, _ in pipeline.read_topic("calls") if kind == "call_summary"]
         for call_id, result in expected.items():
             exp = offline_counts(result)
-            got = {r["turn_id"]: (round(r["start_s"], 2), round(r["end_s"], 2)) for k, r, _ in fused
-                   if r["call_id"] == call_id}
+            bounds: dict[str, set] = {}
+            for k, r, _ in fused:
+                if r["call_id"] == call_id:
+                    bounds.setdefault(r["turn_id"], set()).add((round(r["start_s"], 2), round(r["end_s"], 2)))
+            assert all(len(b) == 1 for b in bounds.values()), {t: b for t, b in bounds.items() if len(b) > 1}
+            got = {t: next(iter(b)) for t, b in bounds.items()}
             want = {r.turn_id: (round(r.start_s, 2), round(r.end_s, 2)) for r in result.records
                     if type(r).__name__ == "FusedTurn"}
             assert got == want, {"extra": {k: v for k, v in got.items() if want.get(k) != v},
