@@ -378,6 +378,8 @@ class CallOutcome:
     customer_turns: int
     emitted_latency_s: float | None = None
     """Emission time of the detecting alert in a streaming replay minus the onset (`emission_latency`)."""
+    emitted_exact_latency_s: float | None = None
+    """The same with exact progress marks and no lateness (`stream_replay`'s `exact_marks`)."""
 
 
 def evaluate_call(entry: dict, config: ChainConfig, segments, polarity, arrival_order=False) -> CallOutcome:
@@ -465,28 +467,51 @@ def replay_alerts(call_id: str, fused: list[FusedTurn], esc: EscalationConfig, d
     return alerts
 
 
-def stream_replay(entry: dict, config: ChainConfig, segments, polarity) -> tuple[list[tuple[float, Alert]], int]:
+PROGRESS_MARGIN_S = 1.0
+"""The frames stage's safety margin behind the audio it still holds (streams/agents/frames.py)."""
+EXACT_MARK_EVERY_S = 0.5
+
+
+def stream_replay(entry: dict, config: ChainConfig, segments, polarity,
+                  exact_marks: bool = False) -> tuple[list[tuple[float, Alert]], int]:
     """(alerts with the event time at which a streaming chain emits them, late events).  What a streaming
     worker sees: turns in the front end's emission order, each delivered at its end (or at the latest end
     delivered before it: emission is in order); transcript segments at their end; a progress mark at every
     window close point (window end + allowed lateness) as the frames stage sends them (its hold-back for an
     open turn ignored: optimistic by up to the open turn's length minus the lateness); the call's end.
-    Scoring time (milliseconds) is left out."""
+    Scoring time (milliseconds) is left out.
+
+    `exact_marks`: the proposed alternative.  The chain runs with `watermark_from_turns` off and no
+    lateness, and the source sends a progress mark with every turn it emits and every 0.5 s, computed as
+    the frames stage does (audio time minus the audio it still holds minus a 1 s margin), the held audio
+    being the turns not yet delivered."""
     from processors.call_chain import CallChain
 
     spec = entry["_spec"]
+    if exact_marks:
+        config = dataclasses.replace(config, escalation=dataclasses.replace(
+            config.escalation, allowed_lateness_s=0.0, watermark_from_turns=False))
     esc = config.escalation
     events: list[tuple[float, int, int, object]] = []
     delivered = 0.0
+    held: list[tuple[float, float]] = []  # (start, delivery time) of every turn
     for st in sorted(entry["_turns"], key=lambda s: s.arrival):
         delivered = max(delivered, st.turn.end_s)
         events.append((delivered, 0, st.arrival, st))
+        held.append((st.turn.start_s, delivered))
     for i, seg in enumerate(segments):
         events.append((seg.end_s, 1, i, seg))
-    k = 0
-    while (mark := esc.window_s + esc.allowed_lateness_s + k * esc.step_s) < spec.duration_s:
-        events.append((mark, 2, k, mark))
-        k += 1
+    if exact_marks:
+        times = sorted({d for _, d in held} | {round(k * EXACT_MARK_EVERY_S, 6)
+                                               for k in range(int(spec.duration_s / EXACT_MARK_EVERY_S) + 1)})
+        for k, a in enumerate(times):
+            oldest = min([a] + [s0 for s0, d in held if s0 < a < d])
+            events.append((a, 2, k, a - max(0.0, a - oldest + PROGRESS_MARGIN_S - esc.allowed_lateness_s)))
+    else:
+        k = 0
+        while (mark := esc.window_s + esc.allowed_lateness_s + k * esc.step_s) < spec.duration_s:
+            events.append((mark, 2, k, mark))
+            k += 1
     chain = CallChain(spec.call_id, config, polarity)
     out: list[tuple[float, Alert]] = []
     for at, kind, _, ev in sorted(events, key=lambda e: e[:3]):
@@ -498,11 +523,12 @@ def stream_replay(entry: dict, config: ChainConfig, segments, polarity) -> tuple
     return out, recs[-1].late_events_dropped
 
 
-def emission_latency(entry: dict, config: ChainConfig, segments, polarity) -> tuple[float | None, int]:
+def emission_latency(entry: dict, config: ChainConfig, segments, polarity,
+                     exact_marks: bool = False) -> tuple[float | None, int]:
     """(emission time of the first alert at or after the onset minus the onset, late events); None when
     no such alert or a calm call."""
     spec = entry["_spec"]
-    emitted, late = stream_replay(entry, config, segments, polarity)
+    emitted, late = stream_replay(entry, config, segments, polarity, exact_marks)
     if spec.kind != "upset":
         return None, late
     after = [at for at, a in emitted if a.at_s >= spec.onset_s]
@@ -517,8 +543,10 @@ def latency_parts(entry: dict, config: ChainConfig, segments, polarity) -> dict 
       rule_at_turn_end   the first customer turn end at which the span rule holds (what early firing gives)
       alert_at_s         the alert's at_s with this config (hopping windows: the next step point)
       info_complete      when everything that alert read was over: max(at_s, end of the turns in its window)
-      emitted            when a streaming chain emits it (`stream_replay`: + lateness, + waiting for the
-                         watermark to move)"""
+      emitted_exact      when a streaming chain emits it with exact progress marks and no lateness
+                         (`stream_replay` with `exact_marks`: the proposed streams change)
+      emitted            when a streaming chain emits it today (`stream_replay`: + lateness, + waiting for
+                         the watermark to move)"""
     spec = entry["_spec"]
     if spec.kind != "upset":
         return None
@@ -536,6 +564,7 @@ def latency_parts(entry: dict, config: ChainConfig, segments, polarity) -> dict 
     in_window = [t.end_s for t in fused if t.speaker == CUSTOMER and t.start_s < alert.at_s
                  and t.end_s > alert.at_s - esc.window_s]
     emitted, _ = emission_latency(entry, config, segments, polarity)
+    emitted_exact, _ = emission_latency(entry, config, segments, polarity, exact_marks=True)
 
     def rel(t: float | None) -> float | None:
         return None if t is None else round(t - spec.onset_s, 4)
@@ -547,12 +576,52 @@ def latency_parts(entry: dict, config: ChainConfig, segments, polarity) -> dict 
         "rule_at_turn_end": rel(rule[0]) if rule else None,
         "alert_at_s": rel(alert.at_s),
         "info_complete": rel(max([alert.at_s] + in_window)),
+        "emitted_exact": emitted_exact,
         "emitted": emitted,
     }
 
 
+def explain_false_alert(entry: dict, config: ChainConfig, segments, polarity, split: str) -> dict:
+    """A false alert (calm call, or an upset call alerting before the onset) taken apart: the evidence turns
+    with their raw voice score, the voice score read against the caller's baseline, the words' polarity and
+    the fused negativity; and whether the call still alerts falsely with the baseline off, voice only,
+    words only, 2 windows in a row, early firing toggled."""
+    spec = entry["_spec"]
+    recs = chain_records(spec.call_id, entry["_turns"], segments, config=config, polarity=polarity,
+                         duration_s=spec.duration_s)
+    alert = next(r for r in recs if isinstance(r, Alert) and (spec.kind == "calm" or r.at_s < spec.onset_s))
+    voice_cfg = dataclasses.replace(config, fusion=dataclasses.replace(config.fusion, mode="voice"))
+    rel_voice = {t.turn_id: t.negativity for t in final_fused_turns(entry, voice_cfg, (), polarity)}
+    final = {r.turn_id: r for r in recs if isinstance(r, FusedTurn)}
+    evidence = []
+    for ev in alert.evidence:
+        t = final[ev.turn_id]
+        evidence.append({"start_s": t.start_s, "end_s": t.end_s, "voice_raw": round(t.voice_upset, 3) if t.voice_upset is not None else None,
+                         "voice_vs_baseline": round(rel_voice.get(t.turn_id, float("nan")), 3),
+                         "polarity": round(t.polarity, 3) if t.polarity is not None else None,
+                         "negativity": round(t.negativity, 3)})
+
+    def still(change_fusion: dict | None = None, change_esc: dict | None = None, with_words: bool = True) -> bool:
+        cfg = dataclasses.replace(config, fusion=dataclasses.replace(config.fusion, **(change_fusion or {})),
+                                  escalation=dataclasses.replace(config.escalation, **(change_esc or {})))
+        return evaluate_call(entry, cfg, segments if with_words else (), polarity).false_alert
+
+    return {
+        "call_id": spec.call_id, "split": split, "kind": spec.kind, "condition": spec.condition,
+        "at_s": alert.at_s, "severity": alert.severity, "evidence": evidence,
+        "still_false_with": {
+            "baseline_off": still({"baseline_turns": 0}),
+            "voice_only": still({"mode": "voice"}, with_words=False),
+            "words_only": still({"mode": "words"}),
+            "two_windows": still(None, {"consecutive_windows": 2}),
+            "early_firing_toggled": still(None, {"early_firing": not config.escalation.early_firing}),
+            "rearm_share_0": still(None, {"rearm_share": 0.0}),
+        },
+    }
+
+
 PART_NAMES = ("first_turn_end", "first_upset_end", "second_upset_end", "rule_at_turn_end", "alert_at_s",
-              "info_complete", "emitted")
+              "info_complete", "emitted_exact", "emitted")
 
 
 def summarize_parts(parts: list[dict]) -> dict:
@@ -609,13 +678,15 @@ def summarize(outcomes: list[CallOutcome], max_latency: float = 10.0) -> dict:
 
 
 def emitted_summary(upset: list[CallOutcome], max_latency: float) -> dict:
-    """Latency at emission (streaming replay), when measured for these outcomes."""
-    if not upset or any(o.detected and o.emitted_latency_s is None for o in upset) or not any(o.detected for o in upset):
-        return {}
-    lat = [o.emitted_latency_s for o in upset if o.detected]
-    return {"recall_emitted_within_10s": round(sum(o.detected and o.emitted_latency_s <= max_latency for o in upset)
-                                               / len(upset), 4),
-            "emitted_latency_median_s": round(statistics.median(lat), 2)}
+    """Latency at emission (streaming replays), when measured for these outcomes."""
+    out = {}
+    for name, field_ in (("emitted", "emitted_latency_s"), ("emitted_exact", "emitted_exact_latency_s")):
+        lat = [getattr(o, field_) for o in upset if o.detected]
+        if not lat or any(x is None for x in lat):
+            continue
+        out[f"recall_{name}_within_10s"] = round(sum(x <= max_latency for x in lat) / len(upset), 4)
+        out[f"{name}_latency_median_s"] = round(statistics.median(lat), 2)
+    return out
 
 
 def objective(s: dict) -> tuple:
@@ -759,7 +830,9 @@ def main() -> int:
             segs = words[e["_spec"].call_id] if with_words else ()
             o = evaluate_call(e, cfg, segs, polarity)
             o.emitted_latency_s, n = emission_latency(e, cfg, segs, polarity)
+            o.emitted_exact_latency_s, n_exact = emission_latency(e, cfg, segs, polarity, exact_marks=True)
             outs.append(o)
+            late += n_exact
             late += n
         return outs, late
 
@@ -910,6 +983,12 @@ def main() -> int:
                     parts.append(d)
         decomposition[f"early_firing_{'on' if on else 'off'}"] = summarize_parts(parts)
     results["latency_decomposition_shipped_with_words"] = decomposition
+    # false alerts: which calm calls alert with the shipped knobs (with words), on what evidence, and
+    # whether the voice baseline, the words or the hysteresis settings explain them
+    results["false_alerts_shipped_with_words"] = [
+        explain_false_alert(e, chosen["shipped"][split], words[e["_spec"].call_id], polarity, split)
+        for split, (_tune_f, test_f) in splits.items() for e in subset(test_f)
+        if evaluate_call(e, chosen["shipped"][split], words[e["_spec"].call_id], polarity).false_alert]
 
     results["min_turns_sweep_shipped"] = [
         {"min_upset_turns": n, "with_words": pooled_with({"min_upset_turns": n}, True),
@@ -967,7 +1046,8 @@ def print_tables(results: dict) -> None:
           f"the other folds (split A tunes on {results['splits']['A']['tune_folds']}, B on "
           f"{results['splits']['B']['tune_folds']})")
     hdr = (f"{'variant':19} {'set':19} {'calls':>5} {'upset':>5} {'recall':>6} {'rec<=10s':>8} {'FA calm':>7} "
-           f"{'early':>5} {'lat med':>7} {'lat max':>7} {'late':>4} {'emit<=10s':>9} {'emit med':>8}")
+           f"{'early':>5} {'lat med':>7} {'lat max':>7} {'late':>4} {'emit<=10s':>9} {'emit med':>8} "
+           f"{'exact<=10s':>10} {'exact med':>9}")
     print(hdr)
     print("-" * len(hdr))
     for name, r in results["modes"].items():
@@ -976,7 +1056,8 @@ def print_tables(results: dict) -> None:
             print(f"{name:19} {set_name:19} {s['calls']:>5} {s['upset_calls']:>5} {s['recall']!s:>6} "
                   f"{s['recall_within_10s']!s:>8} {s['false_alert_rate_calm']!s:>7} {s['early_alerts_upset']:>5} "
                   f"{s['latency_median_s']!s:>7} {s['latency_max_s']!s:>7} {s['late_events']:>4} "
-                  f"{s.get('recall_emitted_within_10s', '-')!s:>9} {s.get('emitted_latency_median_s', '-')!s:>8}")
+                  f"{s.get('recall_emitted_within_10s', '-')!s:>9} {s.get('emitted_latency_median_s', '-')!s:>8} "
+                  f"{s.get('recall_emitted_exact_within_10s', '-')!s:>10} {s.get('emitted_exact_latency_median_s', '-')!s:>9}")
         for split, c in r["configs"].items():
             esc, fus = c["escalation"], c["fusion"]
             print(f"    split {split}: threshold {esc['upset_threshold']}, share {esc['upset_share']}, min turns "
@@ -1005,7 +1086,8 @@ def print_tables(results: dict) -> None:
             print(f"  {k:22} {set_name:17} recall {x['recall']}, rec<=10s {x['recall_within_10s']}, FA "
                   f"{x['false_alert_rate_calm']}, early {x['early_alerts_upset']}, latency {x['latency_median_s']}/"
                   f"{x['latency_max_s']}, emit<=10s {x.get('recall_emitted_within_10s')}, emit med "
-                  f"{x.get('emitted_latency_median_s')}")
+                  f"{x.get('emitted_latency_median_s')}, exact marks emit<=10s "
+                  f"{x.get('recall_emitted_exact_within_10s')}, med {x.get('emitted_exact_latency_median_s')}")
     for row in results.get("upset_seconds_sweep_shipped", []):
         w, n = row["with_words"], row["without_words"]
         print(f"min upset turns {row['min_upset_turns']} + upset speech >= {row['min_upset_speech_s']} s: with words "
@@ -1018,6 +1100,12 @@ def print_tables(results: dict) -> None:
             x = dec[name]
             print(f"    {name:17} n {x['n']:>3}  median {x['median_s']!s:>6}  within 10 s {x['within_10s']!s:>6}"
                   f"  step {x.get('median_step_s', '-')!s:>6}")
+    for fa in results.get("false_alerts_shipped_with_words", []):
+        ev = "; ".join(f"{e['start_s']:.1f}-{e['end_s']:.1f} s voice {e['voice_raw']} (vs baseline {e['voice_vs_baseline']}) "
+                       f"polarity {e['polarity']} -> {e['negativity']}" for e in fa["evidence"])
+        still = ", ".join(k for k, v in fa["still_false_with"].items() if v) or "none"
+        print(f"false alert {fa['call_id']} ({fa['kind']}, {fa['condition']}, split {fa['split']}) at {fa['at_s']} s "
+              f"{fa['severity']}: {ev}; still false with: {still}")
     d = results["compiled_defaults_on_split_A_test"]
     for k in ("with_words", "without_words"):
         s = d[k]

@@ -13,6 +13,10 @@ Output: each call returns the list of new records, in order: `FusedTurn` (revisi
 Event time and lateness.  The watermark is (latest turn start or advance_to time) - allowed lateness;
 windows whose end is <= the watermark close, in order.  Turn *starts* drive it because a turn is only
 delivered once it ends: a long turn must not be overtaken by the short turns that ended inside it.
+That inference is what costs the lateness (a window is evaluated `allowed_lateness_s` = the longest turn
+after its end).  A source that knows its progress exactly (the front end knows how much audio it still
+holds) can send `advance_to` marks instead, with `EscalationConfig.watermark_from_turns` off and a lateness
+of ~0: then only the marks move the watermark.
 Transcripts never move the watermark (platform ASR may run ahead of the audio stages).  With
 `EscalationConfig.early_firing` the spans ending at customer turn ends are evaluated on the same watermark,
 merged in time order with the windows; a turn starting before the last evaluated span's end is late too.  A turn that
@@ -211,7 +215,8 @@ class CallChain:
         )
         self._turns[turn.turn_id] = fused
         self._max_end_s = max(self._max_end_s, end)
-        self._progress_s = max(self._progress_s, start)
+        if self.config.escalation.watermark_from_turns:
+            self._progress_s = max(self._progress_s, start)
         return [fused, *revisions, *self._close_windows()]
 
     def add_transcript(self, segment: TranscriptSegment) -> list[ChainRecord]:

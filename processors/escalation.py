@@ -53,6 +53,11 @@ class EscalationConfig:
     10 s = the front end's longest turn (`max_turn_s`): turns are delivered when they *end*, so a turn
     that starts at s may arrive after turns that started up to 10 s later; with this lateness no turn
     delivered in end order is ever late.  Costs: a window is emitted ~10 s after its end."""
+    watermark_from_turns: bool = True
+    """The latest turn start seen moves the watermark (minus `allowed_lateness_s`).  False: only the source's
+    progress marks (`CallChain.advance_to`: no turn still to come starts before t) move it — for a source
+    that sends exact marks at every turn it emits (the front end knows the audio it still holds), where a
+    lateness of ~0 is then safe and windows, spans and alerts are evaluated as soon as their turns are in."""
     upset_threshold: float = 0.75
     """A customer turn counts as upset when its fused negativity is at least this."""
     upset_share: float = 0.3

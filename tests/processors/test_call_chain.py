@@ -9,8 +9,23 @@ import pytest
 from processors.call_chain import CallChain, ChainConfig, ChainInputError, run_chain
 from processors.escalation import EscalationConfig
 from processors.fusion import FusionConfig
-from processors.types import AGENT, CUSTOMER, Alert, CallSummary, FusedTurn, TranscriptSegment, WindowAggregate
-from tests.processors.chain_script import CALL, alternating, emotion, events_of, polarity_stub, turn
+from processors.types import (
+    AGENT,
+    CUSTOMER,
+    Alert,
+    CallSummary,
+    FusedTurn,
+    TranscriptSegment,
+    WindowAggregate,
+)
+from tests.processors.chain_script import (
+    CALL,
+    alternating,
+    emotion,
+    events_of,
+    polarity_stub,
+    turn,
+)
 
 LATENESS = EscalationConfig().allowed_lateness_s
 EARLY = {flag: ChainConfig(escalation=EscalationConfig(early_firing=flag)) for flag in (False, True)}

@@ -15,8 +15,14 @@ import pytest
 
 from processors.call_chain import CallChain, ChainConfig
 from processors.escalation import EscalationConfig, EscalationState, observe_window
-from processors.types import CUSTOMER, Alert, WindowAggregate
-from tests.processors.chain_script import alternating, events_of, polarity_stub
+from processors.types import AGENT, CUSTOMER, Alert, WindowAggregate
+from tests.processors.chain_script import (
+    alternating,
+    emotion,
+    events_of,
+    polarity_stub,
+    turn,
+)
 
 
 def run(script, config: ChainConfig | None = None, order=None):
@@ -211,9 +217,6 @@ def test_turn_overlapping_an_evaluated_span_is_late():
     """Early firing evaluates the span ending at 59 once the watermark passes 59 (progress 64.5, lateness
     5): a turn starting at 57 that arrives after that is late (it would change that span), while without
     early firing only the window [25, 55) is closed by then and the same turn is applied."""
-    from processors.types import AGENT
-    from tests.processors.chain_script import emotion, turn
-
     for early, late in ((True, 1), (False, 0)):
         pairs, _ = events_of(alternating(20, None))
         chain = CallChain("call-1", with_escalation(early_firing=early), polarity_stub)
@@ -222,3 +225,21 @@ def test_turn_overlapping_an_evaluated_span_is_late():
         chain.advance_to(64.5)
         chain.add_turn(turn(99, AGENT, 57.0, 58.0), emotion(0.1))
         assert chain.end_call()[-1].late_events_dropped == late
+
+
+def test_exact_progress_marks_emit_the_alert_at_the_turn_end():
+    """With `watermark_from_turns` off and no lateness, only the source's marks move the watermark: a mark
+    at each turn's end (no turn still to come starts before it) lets the early-firing span ending at 59 be
+    evaluated, and the alert emitted, as soon as the turn 56-59 is in; turns alone close nothing."""
+    cfg = with_escalation(early_firing=True, allowed_lateness_s=0.0, watermark_from_turns=False)
+    pairs, _ = events_of(alternating(20, 49.0))
+    chain = CallChain("call-1", cfg, polarity_stub)
+    emitted_at = {}
+    for p in pairs:
+        assert not [r for r in chain.add_turn(*p) if isinstance(r, (Alert, WindowAggregate))]
+        for r in chain.advance_to(p[0].end_s):
+            if isinstance(r, Alert):
+                emitted_at[r.at_s] = p[0].end_s
+    assert emitted_at == {59.0: 59.0}
+    assert chain.add_turn(turn(99, CUSTOMER, 58.0, 58.5), emotion(0.9))  # fused and emitted, but late:
+    assert chain.end_call()[-1].late_events_dropped == 1  # it starts before the last mark
