@@ -13,6 +13,17 @@ cafe noise at -50 dBFS to both sides, as on a real line), as is for the mono run
 expect +-20% between runs.
 
     python -m bench.bench_frontend [--repeat 3] [--runs 3]   -> prints, writes bench/results/frontend.json
+
+Many calls at once (`--calls N`): N stereo calls (sample.flac split by speaker, rotated by a different
+offset per call, cafe noise at -50 dBFS on both sides; 8 kHz mu-law or 16 kHz PCM, `--frame-ms`
+frames), fed in time order, both channels of a call per time step, as a worker sees them. Modes:
+`push` (FrontEnd.push per frame, the frames stage today) and `batch B` (FrontEndBatch: per time
+step the calls are split into groups of B, one `run()` per group). CPU ms per second of stereo call
+audio (process time of the front-end calls only); the turns of every mode are checked to equal
+push's. Modes alternate within each of `--runs` rounds (the machine is shared); the least CPU is kept.
+
+    python -m bench.bench_frontend --calls 100 --seconds 30 --frame-ms 100 [--batches 1,8,32,100]
+        -> writes bench/results/frontend_batch.json
 """
 
 from __future__ import annotations
@@ -84,16 +95,132 @@ def measure(call: CallInfo, frames, frame_ms: float, config: FrontEndConfig) -> 
     return out
 
 
+def many_calls_frames(n_calls: int, seconds: float, frame_ms: float, encoding: str, rate: int) -> list[list]:
+    """Per time step, the frames of every call (ch0, ch1 of call 0, then call 1, ...)."""
+    import dataclasses
+
+    x = load_audio(DATA / "sample.flac").samples
+    stereo = stereo_from_rttm(x)
+    noise = load_audio(REPO.parent / "shared" / "data" / "noise" / "cafe_short.flac").samples
+    n = int(seconds * 16000)
+    reps = -(-n // stereo.shape[1]) + 1
+    stereo = np.tile(stereo, (1, reps))
+    noise = np.tile(noise, -(-stereo.shape[1] // len(noise)))[: stereo.shape[1]]
+    noisy = (stereo + 10 ** (-50 / 20) * noise / np.sqrt(np.mean(noise ** 2))).astype(np.float32)
+    distinct = min(n_calls, 10)  # 10 rotations of the recording, shared by call ids
+    clips = []
+    for k in range(distinct):
+        off = int(k * 3.1 * 16000) % x.shape[0]
+        clips.append(list(frames_from_clip("x", noisy[:, off:off + n], frame_ms, encoding, rate)))
+    steps = len(clips[0]) // 2
+    out = []
+    for t in range(steps):
+        row = []
+        for c in range(n_calls):
+            clip = clips[c % distinct]
+            for ch in range(2):
+                row.append(dataclasses.replace(clip[2 * t + ch], call_id=f"call{c:03d}"))
+        out.append(row)
+    return out
+
+
+def run_calls(steps: list[list], n_calls: int, batch: int | None) -> tuple[float, dict]:
+    """CPU seconds of the front-end calls, and every call's turns (turn_id -> summary)."""
+    fes = {f"call{c:03d}": FrontEnd(CallInfo(f"call{c:03d}", stereo=True)) for c in range(n_calls)}
+    turns: dict[str, tuple] = {}
+
+    def keep(ts):
+        for t in ts:
+            turns[t.turn_id] = (t.start_s, t.end_s, t.overlap, len(t.audio), float(np.sum(t.audio, dtype=np.float64)))
+
+    cpu = 0.0
+    if batch is None:
+        for row in steps:
+            t0 = time.process_time()
+            got = [fes[f.call_id].push(f) for f in row]
+            cpu += time.process_time() - t0
+            for ts in got:
+                keep(ts)
+    else:
+        from processors.frontend_batch import FrontEndBatch
+
+        fb = FrontEndBatch()
+        per_group = 2 * batch
+        for row in steps:
+            t0 = time.process_time()
+            results = []
+            for g in range(0, len(row), per_group):
+                for f in row[g:g + per_group]:
+                    fb.add(fes[f.call_id], f)
+                results.extend(fb.run())
+            cpu += time.process_time() - t0
+            for r in results:
+                if r.error is not None:
+                    raise r.error
+                keep(r.turns)
+    t0 = time.process_time()
+    flushed = [fe.flush() for fe in fes.values()]
+    cpu += time.process_time() - t0
+    for ts in flushed:
+        keep(ts)
+    return cpu, turns
+
+
+def bench_calls(args) -> dict:
+    modes: list[int | None] = [None] + [int(b) for b in args.batches.split(",") if b]
+    results: dict = {"calls": args.calls, "seconds": args.seconds, "frame_ms": args.frame_ms,
+                     "omp_num_threads": os.environ.get("OMP_NUM_THREADS"), "loadavg_start": os.getloadavg()}
+    # warm up sessions and tables outside the timing
+    warm = many_calls_frames(2, 3.0, args.frame_ms, "mulaw", 8000)
+    run_calls(warm, 2, None)
+    run_calls(warm, 2, 2)
+    for enc, rate in ((e.split("@")[0], int(e.split("@")[1])) for e in args.encodings.split(",")):
+        steps = many_calls_frames(args.calls, args.seconds, args.frame_ms, enc, rate)
+        audio_call_s = args.calls * len(steps) * args.frame_ms / 1000.0
+        cpu: dict[str, list[float]] = {}
+        reference = None
+        for _ in range(max(1, args.runs)):
+            for b in modes:
+                name = "push" if b is None else f"batch{b}"
+                if b is not None and b > args.calls:
+                    continue
+                c, turns = run_calls(steps, args.calls, b)
+                if reference is None:
+                    reference = turns
+                elif turns != reference:
+                    raise AssertionError(f"{name}: turns differ from push's")
+                cpu.setdefault(name, []).append(1000 * c / audio_call_s)
+        key = f"stereo_{enc}_{rate}"
+        results[key] = {name: {"cpu_ms_per_call_s": round(min(v), 3), "all_runs": [round(x, 3) for x in v]}
+                        for name, v in cpu.items()}
+        results[key]["turns"] = len(reference or {})
+        for name, v in cpu.items():
+            print(f"{key:24} {name:8} {min(v):7.2f} ms CPU per call-second  (runs {', '.join(f'{x:.2f}' for x in v)})")
+    results["loadavg_end"] = os.getloadavg()
+    return results
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3, help="the call is this many copies of sample.flac")
     parser.add_argument("--runs", type=int, default=3, help="runs per configuration; the least CPU is kept")
     parser.add_argument("--frame-ms", type=float, default=20.0)
     parser.add_argument("--denoisers", nargs="*", default=["off", "spectral_gate", "dtln"])
-    parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "frontend.json")
+    parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--calls", type=int, default=0, help="many-calls mode: this many stereo calls at once")
+    parser.add_argument("--seconds", type=float, default=30.0, help="many-calls mode: audio per call")
+    parser.add_argument("--batches", default="1,8,32,100", help="many-calls mode: calls per FrontEndBatch run")
+    parser.add_argument("--encodings", default="mulaw@8000,pcm_s16le@16000", help="many-calls mode")
     args = parser.parse_args(argv)
     if os.environ.get("OMP_NUM_THREADS") != "1":
         print("note: set OMP_NUM_THREADS=1 for one-core figures", file=sys.stderr)
+    if args.calls:
+        results = bench_calls(args)
+        out = args.out or REPO / "bench" / "results" / "frontend_batch.json"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(results, indent=2))
+        return 0
+    args.out = args.out or REPO / "bench" / "results" / "frontend.json"
     x = load_audio(DATA / "sample.flac").samples
     x = np.tile(x, args.repeat)
     stereo = stereo_from_rttm(load_audio(DATA / "sample.flac").samples)

