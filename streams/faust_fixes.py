@@ -1,19 +1,32 @@
-"""Rebalance awareness that faust-streaming 0.15.3 does not give, installed at app start (`install(app)`).
+"""What faust-streaming 0.15.3 gets wrong or does not say about rebalances and commits, fixed at app
+start (`install(app)`, once per app, before its worker starts).
 
-Input: the Faust app, before its worker starts. Output: `revoking(app)`, true from the moment the
-consumer learns its partitions are being revoked until it gets its new assignment, and `stale(app,
-message)`, true for a message fetched before the rebalance under way or the last one.
+Output: `revoking(app)`, true from the moment the consumer learns its partitions are being revoked
+until it gets its new assignment; `stale(app, message)`, true for a message fetched before the
+rebalance under way or the last one. Faust's own `app.rebalancing` stays true until the tables of the
+new assignment are recovered, and the consumer's assignment still lists the revoked partitions until
+the revoke is over: neither tells a stage, when it matters, that the event in its hands may be
+processed by another worker.
 
-Faust's own `app.rebalancing` stays true until the tables of the new assignment are recovered, and
-the consumer's assignment still lists the revoked partitions until the revoke is over: neither tells
-a stage, at the moment it matters, that the event in its hands may be processed by another worker.
+Commit past an unacknowledged message (upstream faust-streaming #606): `Consumer._new_offset`
+commits the first run of consecutive acknowledged offsets. Its guard against an unacknowledged head
+(`min(acked) - committed > 1`) lets exactly one unacknowledged message at the head through, and
+there is no guard at all while the committed offset is None or 0 (a new group, or one that
+committed 0). The frames stage acknowledges a call's frames only once a checkpoint holds them, so
+with several calls on one partition the acknowledged offsets have holes (another call's frames,
+not checkpointed yet), and each commit crept one frame further past them: a crash or a rebalance
+then restarted that call from its checkpoint with frames missing (seen in the rebalance test: turn
+ids shifted by one). Replaced: the run must start at the committed offset, and a commit never goes
+past the lowest offset a stream took and did not acknowledge (this generation's messages).
 """
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from typing import Any
 
 from faust.transport.consumer import Consumer
+from faust.utils.functional import consecutive_numbers
 
 REVOKING_ATTR = "_callpulse_revoking"
 
@@ -35,6 +48,8 @@ def install(app: Any) -> None:
     """Patch the consumer class (once per process) and hook this app's rebalance start."""
     if not getattr(Consumer, "_callpulse_fixed", False):
         Consumer.on_partitions_assigned = _make_on_assigned(Consumer.on_partitions_assigned)
+        Consumer._new_offset = _new_offset
+        Consumer._filter_committable_offsets = _filter_committable_offsets
         Consumer._callpulse_fixed = True
     start = app.on_rebalance_start
 
@@ -54,3 +69,67 @@ def _make_on_assigned(original):
         await original(self, assigned, generation_id)
 
     return on_partitions_assigned
+
+
+def _in_flight_floors(consumer) -> dict:
+    """The lowest offset per partition of messages of this generation that a stream took and nobody
+    acknowledged yet: a commit must stop there."""
+    gen = consumer.app.consumer_generation_id
+    floors: dict = {}
+    for m in list(consumer._unacked_messages):
+        if m.acked or getattr(m, "generation_id", gen) != gen:
+            continue
+        tp = m.tp
+        if tp not in floors or m.offset < floors[tp]:
+            floors[tp] = m.offset
+    return floors
+
+
+def _filter_committable_offsets(self, tps):
+    floors = _in_flight_floors(self)
+    out = {}
+    for tp in tps:
+        offset = _new_offset(self, tp, floors.get(tp))
+        if offset is not None and self._should_commit(tp, offset):
+            out[tp] = offset
+    return out
+
+
+_FLOORS = object()
+
+
+def _new_offset(self, tp, floor: Any = _FLOORS):
+    """The offset to commit for tp: one past the run of acknowledged offsets that starts at the
+    committed offset (or, with none committed yet, at the lowest acknowledged one), never past the
+    lowest offset in flight (`floor`, looked up when not given). None when nothing can be committed."""
+    if floor is _FLOORS:
+        floor = _in_flight_floors(self).get(tp)
+    acked = self._acked[tp]
+    if not acked:
+        return None
+    gap_for_tp = self._gap[tp]
+    if gap_for_tp:  # offsets that do not exist (compaction, transaction markers): as Faust does
+        max_offset = max(acked)
+        candidates = sorted(gap_for_tp.overlap(0, max_offset), key=lambda x: x.begin)
+        if candidates:
+            filler: list[int] = []
+            for entry in candidates:
+                filler.extend(range(entry.begin, entry.end))
+            acked.extend(o for o in filler if o not in self._acked_index[tp])
+            self._acked_index[tp].update(filler)
+            gap_for_tp.chop(0, max(filler[-1], max_offset + 1))
+    acked.sort()
+    committed = self._committed_offset[tp]
+    if committed is not None and acked[0] > committed:
+        return None  # the message at the committed offset is not acknowledged yet
+    batch = next(consecutive_numbers(acked))
+    end = batch[-1] + 1
+    if floor is not None and floor < end:
+        end = floor
+    n = bisect_left(acked, end)
+    if n == 0:
+        return None
+    done = acked[:n]
+    del acked[:n]
+    self._acked_index[tp].difference_update(done)
+    return end
