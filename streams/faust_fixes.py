@@ -18,6 +18,18 @@ not checkpointed yet), and each commit crept one frame further past them: a cras
 then restarted that call from its checkpoint with frames missing (seen in the rebalance test: turn
 ids shifted by one). Replaced: the run must start at the committed offset, and a commit never goes
 past the lowest offset a stream took and did not acknowledge (this generation's messages).
+
+Acknowledgements of messages skipped or finished during a rebalance: a stream skips the events
+fetched before a rebalance (flow control suspended, or an older consumer generation) and
+acknowledges them, even on `noack()` streams; a stage may also finish an event after the revoke
+started, and the chain stage's stream acknowledges what the stage skipped because `owns()` said no.
+Faust clears a partition's acknowledged offsets when the revoke starts, so such an acknowledgement
+lands in the next generation's bookkeeping, and with the partition assigned to this worker again a
+commit can cover an offset that was never processed in that generation (the frames stage then
+restarts the call from a checkpoint that does not hold the frame). Dropped: acknowledgements of
+messages of an earlier generation, or received between the start of a revoke and the new
+assignment. Every such message is fetched again after the rebalance (the consumer seeks back to
+the committed offsets), so dropping the acknowledgement costs a redelivery, never a message.
 """
 
 from __future__ import annotations
@@ -26,6 +38,7 @@ from bisect import bisect_left
 from typing import Any
 
 from faust.transport.consumer import Consumer
+from faust.types.tuples import ack_lock
 from faust.utils.functional import consecutive_numbers
 
 REVOKING_ATTR = "_callpulse_revoking"
@@ -50,6 +63,7 @@ def install(app: Any) -> None:
         Consumer.on_partitions_assigned = _make_on_assigned(Consumer.on_partitions_assigned)
         Consumer._new_offset = _new_offset
         Consumer._filter_committable_offsets = _filter_committable_offsets
+        Consumer.ack = _make_ack(Consumer.ack)
         Consumer._callpulse_fixed = True
     start = app.on_rebalance_start
 
@@ -69,6 +83,18 @@ def _make_on_assigned(original):
         await original(self, assigned, generation_id)
 
     return on_partitions_assigned
+
+
+def _make_ack(original):
+    def ack(self, message) -> bool:
+        if stale(self.app, message):
+            with ack_lock:
+                message.acked = True  # not acknowledged again; fetched again after the rebalance
+                self._unacked_messages.discard(message)
+            return False
+        return original(self, message)
+
+    return ack
 
 
 def _in_flight_floors(consumer) -> dict:

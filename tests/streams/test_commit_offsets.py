@@ -88,3 +88,31 @@ def test_messages_of_an_earlier_generation_do_not_hold_the_commit_back(consumer)
     _acked(consumer, tp, [30, 31], committed=30)
     _in_flight(consumer, tp, 29, generation=2)
     assert consumer._filter_committable_offsets({tp}) == {tp: 32}
+
+
+def test_acknowledgements_of_messages_fetched_before_a_rebalance_are_dropped(consumer):
+    """A stream acknowledges the events it skips during a rebalance (even on noack() streams). After
+    the rebalance the consumer seeks back to the committed offset (40) and fetches 40, 41 again; an
+    old acknowledgement of 41 must not let a commit cover it before the new copy is processed."""
+    from streams import faust_fixes
+
+    tp = _tp()
+    consumer._committed_offset[tp] = 40
+    skipped = _in_flight(consumer, tp, 41, generation=2)
+    consumer.ack(skipped)
+    assert consumer._acked[tp] == []
+    assert consumer._filter_committable_offsets({tp}) == {}
+
+    # between the start of a revoke and the new assignment nothing is acknowledged either
+    app = consumer.app
+    app.on_rebalance_start()
+    assert faust_fixes.revoking(app)
+    finished_late = _in_flight(consumer, tp, 40)
+    consumer.ack(finished_late)
+    assert consumer._acked[tp] == []
+
+    # a message of the current generation, once the assignment is done, counts as usual
+    setattr(app, faust_fixes.REVOKING_ATTR, False)
+    fresh = _in_flight(consumer, tp, 40)
+    consumer.ack(fresh)
+    assert consumer._filter_committable_offsets({tp}) == {tp: 41}
