@@ -44,6 +44,11 @@ class ReplayCall:
     per_channel_frames: bool = False
     """Stereo calls: one event per channel and time step (audio_frame v1 style) instead of one event
     with both channels interleaved (v2 `channels` = 2, as Genesys AudioHook sends them)."""
+    shuffle_frames: int = 0
+    """> 1: publish the frames out of order, shuffled within consecutive blocks of this many (a
+    network that reorders packets). A frame then arrives at most `shuffle_frames - 1` places early or
+    late, inside the front end's reorder window as long as that is <= `reorder_window`."""
+    shuffle_seed: int = 0
 
     @property
     def duration_s(self) -> float:
@@ -96,6 +101,17 @@ class ReplayResult:
         return float(arr[k])
 
 
+def bounded_shuffle(n: int, block: int, seed: int = 0) -> np.ndarray:
+    """0..n-1 shuffled within consecutive blocks of `block` (each block a random permutation of
+    itself): an element moves at most block - 1 places. block <= 1: in order."""
+    order = np.arange(n)
+    if block > 1:
+        rng = np.random.default_rng(seed)
+        for a in range(0, n, block):
+            order[a:a + block] = rng.permutation(order[a:a + block])
+    return order
+
+
 class _CallCursor:
     def __init__(self, call: ReplayCall, frame_ms: float):
         from processors.audio.decode import float_to_int16
@@ -116,11 +132,12 @@ class _CallCursor:
         self.done = False
         self.wall = np.zeros(self.n_ticks)
         self.partition: int | None = None
+        self.seq_of_tick = bounded_shuffle(self.n_ticks, call.shuffle_frames, call.shuffle_seed)
 
     def frame_records(self) -> list[dict]:
         """The audio_frame records of the current tick: one with every channel interleaved (v2), or
         one per channel. Identical to `frames_from_clip` + `interleaved_record` / `frame_to_record`."""
-        seq = self.tick
+        seq = int(self.seq_of_tick[self.tick])
         a, b = seq * self.per_frame, min((seq + 1) * self.per_frame, self.pcm.shape[1])
         base = {"call_id": self.call.call_id, "channel": 0, "seq": seq,
                 "capture_ts_ms": round(seq * self.per_frame * 1000 / SAMPLE_RATE),

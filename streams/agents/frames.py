@@ -9,7 +9,8 @@ State (rebuilt from the topics, nothing acknowledged is lost):
     pending audio, the call's `state_bytes()` and last sequence numbers go into the changelog-backed
     table `frontend-checkpoints`, and only then are the frames it covers acknowledged. Faust commits
     the highest *contiguous* acknowledged offset, so after a crash every frame not covered by a
-    checkpoint is delivered again; the restored front end skips frames with seq <= its checkpoint.
+    checkpoint is delivered again; the restored front end's sequencer drops the frames its checkpoint
+    already holds (a seq below the next expected one, or one waiting in its reorder window).
   * Turn ids are deterministic, so turns re-cut after a restart are duplicates that the chain
     ignores and ClickHouse collapses (ReplacingMergeTree).
   * An ended call leaves a small "ended" marker, so a redelivered tail of it is dropped, not re-run.
@@ -224,7 +225,7 @@ class FramesStage:
         turns, error = [], None
         with self.stats.measure("frames"):  # one timer per event: the timer's clock reads are not free
             for frame in frames:
-                duplicate = frame.seq <= call.last_seq.get(frame.channel, -1)
+                dropped_before = call.fe.stats.dropped_late
                 try:
                     # FrameError for a bad frame: nothing changed for this channel (an interleaved
                     # frame failing on its second channel keeps the first: its turns are sent)
@@ -232,12 +233,18 @@ class FramesStage:
                 except FrameError as exc:
                     error = exc
                     break
-                if duplicate:
-                    # Redelivered after a restart and already inside the checkpoint (or a duplicate):
-                    # the front end's sequencer dropped it (stats.dropped_late); it is not new audio.
-                    continue
+                # Every turn the front end releases is sent. A frame with a lower seq than one seen
+                # before is not necessarily a duplicate: within the sequencer's reorder window it is
+                # the missing piece that releases the frames held behind it, and the turns they
+                # complete. (Turn ids are deterministic: a turn sent twice is one turn downstream.)
                 turns.extend(got)
-                call.last_seq[frame.channel] = frame.seq
+                if call.fe.stats.dropped_late > dropped_before:
+                    # The sequencer refused it: a duplicate, a redelivery already inside the
+                    # checkpoint, or later than its declared gap. Not new audio.
+                    continue
+                if frame.seq < call.last_seq.get(frame.channel, -1):
+                    self.stats.count("frames_reordered")  # came after a later frame, put back in order
+                call.last_seq[frame.channel] = max(frame.seq, call.last_seq.get(frame.channel, -1))
                 width = BYTES_PER_SAMPLE.get(frame.encoding)
                 dur = len(frame.payload) / width / frame.sample_rate if width and frame.sample_rate else 0.0
                 call.decoded_s[frame.channel] = call.decoded_s.get(frame.channel, 0.0) + dur

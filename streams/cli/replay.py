@@ -3,7 +3,8 @@
 Stereo files are replayed as stereo calls (customer on `--customer-channel`), others as mono; `--mono`
 downmixes stereo files. `--speed 1` is real time, `--speed 10` ten times faster, `--speed 0` as fast
 as the broker takes it; stereo frames carry both channels interleaved in one event unless
-`--per-channel-frames`; `--copies N` replays every file N times at once (distinct call ids).
+`--per-channel-frames`; `--shuffle-frames N` publishes the frames out of order within blocks of N;
+`--copies N` replays every file N times at once (distinct call ids).
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--call-id-prefix", default="", help="prefix of the call ids (default: file name)")
     p.add_argument("--per-channel-frames", action="store_true",
                    help="stereo: one event per channel and frame (default: both channels interleaved in one event)")
+    p.add_argument("--shuffle-frames", type=int, default=0, metavar="N",
+                   help="publish frames out of order, shuffled within blocks of N (test the reorder window)")
     p.add_argument("--no-end", action="store_true", help="never send call-ended (test the idle timeout)")
     p.add_argument("--agent-id", default="")
     p.add_argument("--queue", default="")
@@ -47,7 +50,8 @@ def run(args: argparse.Namespace) -> int:
         for k in range(args.copies):
             base = load_call(path, stereo=False if args.mono else None, customer_channel=args.customer_channel,
                              agent_id=args.agent_id, queue=args.queue, send_end=not args.no_end,
-                             per_channel_frames=args.per_channel_frames)
+                             per_channel_frames=args.per_channel_frames, shuffle_frames=args.shuffle_frames,
+                             shuffle_seed=k)
             suffix = f"-{k:03d}" if args.copies > 1 else ""
             base.call_id = f"{args.call_id_prefix or ''}{base.call_id}-{stamp}{suffix}"
             base.transcript = [type(s)(base.call_id, s.segment_id.replace(s.call_id, base.call_id, 1), s.speaker,

@@ -88,3 +88,24 @@ def test_sql_cli_answers_while_the_worker_holds_the_store(pipeline):
     )
     assert out.returncode == 0, out.stderr
     assert "e2e-stereo-1" in out.stdout and "ended" in out.stdout
+
+
+def test_frames_out_of_order_within_the_reorder_window_give_the_offline_turns(pipeline, model):
+    """Frames published shuffled within blocks of 8 (each frame at most 7 places early or late, inside
+    the front end's reorder window): the sequencer puts them back in order, and every turn it releases
+    on a frame that came after a later one reaches the store, with the offline bounds."""
+    from processors.frontend import FrontEndConfig
+
+    block = FrontEndConfig().reorder_window
+    stereo = demo_call("upset_stereo", "e2e-reorder-stereo", shuffle_frames=block, shuffle_seed=1)
+    mono = demo_call("upset_mono", "e2e-reorder-mono", stereo=False, shuffle_frames=block, shuffle_seed=2)
+    replay(pipeline, [stereo, mono], speed=0)
+    for call in (stereo, mono):
+        result = offline(call, model)
+        want = {r.turn_id: (round(r.start_s, 2), round(r.end_s, 2)) for r in result.records
+                if type(r).__name__ == "FusedTurn"}
+        _check_like_offline(pipeline, call, model)
+        got = {r["turn_id"]: (round(r["start_s"], 2), round(r["end_s"], 2)) for k, r, _ in pipeline.read_topic("fused")
+               if r["call_id"] == call.call_id}
+        assert got == want
+    assert pipeline.stats()["counts"].get("frames_reordered", 0) > 0
