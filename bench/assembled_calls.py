@@ -985,10 +985,11 @@ def main() -> int:
     results["latency_decomposition_shipped_with_words"] = decomposition
     # false alerts: which calm calls alert with the shipped knobs (with words), on what evidence, and
     # whether the voice baseline, the words or the hysteresis settings explain them
-    results["false_alerts_shipped_with_words"] = [
-        explain_false_alert(e, chosen["shipped"][split], words[e["_spec"].call_id], polarity, split)
+    results["false_alerts_with_words"] = {mode: [
+        explain_false_alert(e, chosen[mode][split], words[e["_spec"].call_id], polarity, split)
         for split, (_tune_f, test_f) in splits.items() for e in subset(test_f)
-        if evaluate_call(e, chosen["shipped"][split], words[e["_spec"].call_id], polarity).false_alert]
+        if evaluate_call(e, chosen[mode][split], words[e["_spec"].call_id], polarity).false_alert]
+        for mode in ("fused", "shipped")}
 
     results["min_turns_sweep_shipped"] = [
         {"min_upset_turns": n, "with_words": pooled_with({"min_upset_turns": n}, True),
@@ -1100,12 +1101,13 @@ def print_tables(results: dict) -> None:
             x = dec[name]
             print(f"    {name:17} n {x['n']:>3}  median {x['median_s']!s:>6}  within 10 s {x['within_10s']!s:>6}"
                   f"  step {x.get('median_step_s', '-')!s:>6}")
-    for fa in results.get("false_alerts_shipped_with_words", []):
-        ev = "; ".join(f"{e['start_s']:.1f}-{e['end_s']:.1f} s voice {e['voice_raw']} (vs baseline {e['voice_vs_baseline']}) "
-                       f"polarity {e['polarity']} -> {e['negativity']}" for e in fa["evidence"])
-        still = ", ".join(k for k, v in fa["still_false_with"].items() if v) or "none"
-        print(f"false alert {fa['call_id']} ({fa['kind']}, {fa['condition']}, split {fa['split']}) at {fa['at_s']} s "
-              f"{fa['severity']}: {ev}; still false with: {still}")
+    for mode, fas in results.get("false_alerts_with_words", {}).items():
+        for fa in fas:
+            ev = "; ".join(f"{e['start_s']:.1f}-{e['end_s']:.1f} s voice {e['voice_raw']} (vs baseline "
+                           f"{e['voice_vs_baseline']}) polarity {e['polarity']} -> {e['negativity']}" for e in fa["evidence"])
+            still = ", ".join(k for k, v in fa["still_false_with"].items() if v) or "none"
+            print(f"false alert, {mode}: {fa['call_id']} ({fa['kind']}, {fa['condition']}, split {fa['split']}) at "
+                  f"{fa['at_s']} s {fa['severity']}: {ev}; still false with: {still}")
     d = results["compiled_defaults_on_split_A_test"]
     for k in ("with_words", "without_words"):
         s = d[k]

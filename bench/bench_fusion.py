@@ -7,6 +7,10 @@ half the calls turning upset halfway.  Timed (single thread, CPU time):
   +polarity    the same with the shipped polarity model scoring every turn's text
   +checkpoint  the same as `chain`, plus state_bytes() after every event (what a stream agent that
                checkpoints each event would pay)
+  early firing / grid only   `chain` with `EscalationConfig.early_firing` on / off (whichever the
+               default is not is also timed)
+  exact marks  `chain` with early firing, no lateness, `watermark_from_turns` off and a progress mark
+               (advance_to) after every turn, as a source with exact marks would send
 Target: chain <= 1 ms per turn.  Writes bench/results/bench_fusion.json.
 
 Run:  OMP_NUM_THREADS=1 python bench/bench_fusion.py
@@ -25,8 +29,16 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from processors.call_chain import CallChain, default_polarity  # noqa: E402
-from processors.types import AGENT, CUSTOMER, EMOTION_LABELS, EmotionResult, SpeechTurn, TranscriptSegment  # noqa: E402
+from processors.call_chain import CallChain, ChainConfig, default_polarity  # noqa: E402
+from processors.escalation import EscalationConfig  # noqa: E402
+from processors.types import (  # noqa: E402
+    AGENT,
+    CUSTOMER,
+    EMOTION_LABELS,
+    EmotionResult,
+    SpeechTurn,
+    TranscriptSegment,
+)
 
 UPSET_TEXTS = ["I have been waiting for an hour and nobody helps me",
                "my flight was cancelled again this is ridiculous", "you lost my bag and nobody calls back"]
@@ -55,17 +67,20 @@ def scripted_call(call_id: str, n_cycles: int, upset_from: float | None, rng: np
     return events
 
 
-def run_calls(calls, polarity, checkpoint=False) -> tuple[float, int, int]:
+def run_calls(calls, polarity, checkpoint=False, config: ChainConfig | None = None,
+              marks: bool = False) -> tuple[float, int, int]:
     turns = 0
     alerts = 0
     t0 = time.process_time()
     for call_id, events in calls:
-        chain = CallChain(call_id, polarity=polarity)
+        chain = CallChain(call_id, config, polarity=polarity)
         for ev in events:
             if isinstance(ev, TranscriptSegment):
                 out = chain.add_transcript(ev)
             else:
                 out = chain.add_turn(*ev)
+                if marks:
+                    out += chain.advance_to(ev[0].end_s)
                 turns += 1
             alerts += sum(type(r).__name__ == "Alert" for r in out)
             if checkpoint:
@@ -80,12 +95,19 @@ def main() -> int:
     real = default_polarity()
     cache = {t: real(t) for t in TEXTS}
     results = {"machine": platform.processor() or platform.machine(), "python": platform.python_version()}
-    for name, pol, ckpt in (("chain", cache.__getitem__, False), ("+polarity", real, False),
-                            ("+checkpoint", cache.__getitem__, True)):
-        run_calls(calls[:5], pol, ckpt)  # warm-up
+    default_early = EscalationConfig().early_firing
+    other = ChainConfig(escalation=EscalationConfig(early_firing=not default_early))
+    exact = ChainConfig(escalation=EscalationConfig(early_firing=True, allowed_lateness_s=0.0,
+                                                    watermark_from_turns=False))
+    variants = (("chain", cache.__getitem__, False, None, False), ("+polarity", real, False, None, False),
+                ("+checkpoint", cache.__getitem__, True, None, False),
+                ("grid only" if default_early else "early firing", cache.__getitem__, False, other, False),
+                ("exact marks", cache.__getitem__, False, exact, True))
+    for name, pol, ckpt, cfg, marks in variants:
+        run_calls(calls[:5], pol, ckpt, cfg, marks)  # warm-up
         best = None
         for _ in range(3):
-            cpu, turns, alerts = run_calls(calls, pol, ckpt)
+            cpu, turns, alerts = run_calls(calls, pol, ckpt, cfg, marks)
             best = cpu if best is None else min(best, cpu)
         us = best / turns * 1e6
         results[name] = {"us_per_turn": round(us, 1), "turns": turns, "alerts": alerts, "cpu_s": round(best, 3)}
