@@ -402,9 +402,10 @@ class FrontEnd:
             ch.vad_queue = np.concatenate([ch.vad_queue, windows]) if len(ch.vad_queue) else windows.copy()
 
     def _after_vad(self, ch: _Channel, windows: np.ndarray, probs: np.ndarray) -> list[tuple[int, RawTurn]]:
-        self._note_speech(ch, probs)
+        plist = probs.tolist()
+        self._note_speech(ch, plist)
         out = ch.denoiser.process(windows, probs)
-        return self._gate(ch, out, probs.tolist())
+        return self._gate(ch, out, plist)
 
     def _gate(self, ch: _Channel, denoised: np.ndarray, probs: list[float]) -> list[tuple[int, RawTurn]]:
         if ch.denoise_skip:
@@ -414,13 +415,15 @@ class FrontEnd:
         ch.probs.extend(probs)
         ready = min(len(ch.probs), len(ch.denoised) // VAD_WINDOW)
         raw: list[tuple[int, RawTurn]] = []
-        labeler = self._labelers[ch.channel]
-        for i in range(ready):
-            events = ch.gate.push(ch.denoised[i * VAD_WINDOW:(i + 1) * VAD_WINDOW], ch.probs[i])
-            raw.extend(self._apply_events(ch, labeler, events))
-        ch.denoised = ch.denoised[ready * VAD_WINDOW:].copy()
-        ch.probs = ch.probs[ready:]
-        ch.windows += ready
+        if ready:
+            labeler = self._labelers[ch.channel]
+            # stereo (constant labels): the gate's audio comes in runs, fewer assembler calls
+            events = ch.gate.push_many(ch.denoised[:ready * VAD_WINDOW], ch.probs[:ready],
+                                       merge=isinstance(labeler, _ConstantLabeler))
+            raw = self._apply_events(ch, labeler, events)
+            ch.denoised = ch.denoised[ready * VAD_WINDOW:].copy()
+            del ch.probs[:ready]
+            ch.windows += ready
         self._stats.audio_s = max(self._stats.audio_s, ch.windows * VAD_WINDOW / SAMPLE_RATE)
         return raw
 
@@ -439,19 +442,22 @@ class FrontEnd:
                 raw.extend(ch.assembler.close())
         return [(ch.channel, t) for t in raw]
 
-    def _note_speech(self, ch: _Channel, probs: np.ndarray) -> None:
+    def _note_speech(self, ch: _Channel, probs: list[float]) -> None:
         if len(self._channels) < 2:
             return
+        threshold = float(np.float32(self.config.vad_threshold))  # compared as float32, as the probabilities are
         base = (ch.windows + len(ch.probs)) * VAD_WINDOW  # first sample of these windows
-        for i in np.flatnonzero(probs >= self.config.vad_threshold):
-            s = base + int(i) * VAD_WINDOW
-            if ch.speech and ch.speech[-1][1] == s:
-                ch.speech[-1][1] = s + VAD_WINDOW
-            else:
-                ch.speech.append([s, s + VAD_WINDOW])
+        speech = ch.speech
+        for i, p in enumerate(probs):
+            if p >= threshold:
+                s = base + i * VAD_WINDOW
+                if speech and speech[-1][1] == s:
+                    speech[-1][1] = s + VAD_WINDOW
+                else:
+                    speech.append([s, s + VAD_WINDOW])
         horizon = base - 120 * SAMPLE_RATE  # nothing older can overlap a turn still pending
-        while ch.speech and ch.speech[0][1] < horizon:
-            ch.speech.pop(0)
+        while speech and speech[0][1] < horizon:
+            speech.pop(0)
 
     # ------------------------------------------------------------------ turns out
     def _release(self, raw: list[tuple[int, RawTurn]], final: bool) -> list[SpeechTurn]:

@@ -100,6 +100,37 @@ class SpeechGate:
             events.extend(self._close())
         return events
 
+    def push_many(self, audio: np.ndarray, probs: list[float], merge: bool = False) -> list[GateEvent]:
+        """`push` for consecutive windows (len(audio) / len(probs) samples each), in one call: idle
+        windows below the threshold are taken as one block (they only move the pre-roll tail).
+        The same events as pushing window by window; with `merge`, consecutive audio events come
+        joined into one (for consumers that do not care how the audio is chunked)."""
+        n = len(probs)
+        if n == 0:
+            return []
+        width = len(audio) // n
+        events: list[GateEvent] = []
+        threshold = self.threshold
+        i = 0
+        while i < n:
+            if not self.in_speech:
+                j = i
+                while j < n and probs[j] < threshold:
+                    j += 1
+                if j > i:
+                    block = audio[i * width:j * width]
+                    self.position += len(block)
+                    if self.pre_roll:
+                        self.tail = (block[-self.pre_roll:] if len(block) >= self.pre_roll
+                                     else np.concatenate([self.tail, block])[-self.pre_roll:])
+                    else:
+                        self.tail = self.tail[:0]
+                    i = j
+                    continue
+            events.extend(self.push(audio[i * width:(i + 1) * width], probs[i]))
+            i += 1
+        return _join_audio(events) if merge else events
+
     def _close(self) -> list[GateEvent]:
         silence_start = self.position - len(self.tail)
         kept = self.tail[: self.post_pad]
@@ -129,6 +160,22 @@ class SpeechGate:
         tail = np.asarray(st["tail"])
         # idle pre-roll is stored as int16 (it only becomes turn audio, which is int16 anyway)
         self.tail = (tail.astype(np.float32) / 32768.0) if tail.dtype == np.int16 else tail.astype(np.float32)
+
+
+def _join_audio(events: list[GateEvent]) -> list[GateEvent]:
+    out: list[GateEvent] = []
+    run: list[np.ndarray] = []
+    for kind, value in events:
+        if kind == "audio":
+            run.append(value)  # type: ignore[arg-type]
+            continue
+        if run:
+            out.append(("audio", run[0] if len(run) == 1 else np.concatenate(run)))
+            run = []
+        out.append((kind, value))
+    if run:
+        out.append(("audio", run[0] if len(run) == 1 else np.concatenate(run)))
+    return out
 
 
 class TurnAssembler:

@@ -104,8 +104,15 @@ def decode_payload(payload: bytes, encoding: str) -> np.ndarray:
 
 
 def float_to_int16(x: np.ndarray) -> np.ndarray:
-    """Round and saturate float samples in [-1, 1] to int16."""
-    return np.clip(np.round(np.asarray(x, dtype=np.float64) * 32768.0), -32768, 32767).astype(np.int16)
+    """Round (half to even) and saturate float samples in [-1, 1] to int16.
+
+    float32 input is scaled in float32: multiplying by 2**15 is exact there, so the result is the
+    same as in float64, at half the memory traffic (this runs on every piece of turn audio)."""
+    x = np.asarray(x)
+    y = x * np.float32(32768.0) if x.dtype == np.float32 else np.asarray(x, dtype=np.float64) * 32768.0
+    np.rint(y, out=y)
+    np.clip(y, -32768, 32767, out=y)
+    return y.astype(np.int16)
 
 
 def encode_samples(x: np.ndarray, encoding: str) -> bytes:
