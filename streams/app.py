@@ -67,7 +67,12 @@ class Pipeline:
                                  reason, int(time.time() * 1000), msg.partition, msg.offset)
         self.stats.count("dead_letters")
         log.warning("dead-letter %s[%s]@%s: %s", msg.topic, msg.partition, msg.offset, reason)
-        await self.topics["dead-letter"].send(key=msg.key, value=encode("dead_letter", rec))
+        try:
+            await self.topics["dead-letter"].send(key=msg.key, value=encode("dead_letter", rec))
+        except Exception as exc:  # noqa: BLE001 - the original bytes are too large for the broker
+            note = f"{reason} [original bytes left out: {type(exc).__name__}; they stay at the source offset]"
+            rec = dead_letter_record(msg.topic, msg.key, b"", note, int(time.time() * 1000), msg.partition, msg.offset)
+            await self.topics["dead-letter"].send(key=msg.key, value=encode("dead_letter", rec))
 
 
 def set_consumer_fetch_max_wait(ms: int) -> None:

@@ -12,6 +12,12 @@ table and the redelivered events are duplicates the chain ignores (turn and segm
 is lost or counted twice and an alert is not raised again, except if the crash falls in the
 milliseconds between an output's delivery and the state write: then the same record (same ids) is
 sent twice. An ended call keeps a small marker.
+
+Publishing: an event is finished (its state saved, the event acknowledged) only once every output it
+produced is on the broker. A send that fails for a transient reason is retried until it goes
+through; one the broker can never take (a record too large) rolls the call's state back to what
+was last saved and sends the event to the dead-letter topic, so the chain never remembers a turn,
+window or alert it did not publish.
 """
 
 from __future__ import annotations
@@ -34,6 +40,23 @@ from streams.wire import CTX_HEADER, ENDED, PROBS_HEADER, PROGRESS, STARTED, dec
 log = logging.getLogger(__name__)
 
 OUTPUT_TOPIC = {FusedTurn: "fused", WindowAggregate: "windows", Alert: "alerts", CallSummary: "calls"}
+PUBLISH_RETRY_FIRST_S = 0.2
+PUBLISH_RETRY_MAX_S = 5.0
+
+
+class OutputRejected(Exception):
+    """An output the broker will never take (too large, invalid): retrying cannot help."""
+
+
+def permanent_send_error(exc: BaseException) -> bool:
+    """Whether a failed send can never succeed: the record is too large or invalid for the broker or
+    the producer. Anything else (connection lost, no leader, timeout, producer restarting) is
+    transient and retried."""
+    from aiokafka import errors as ke
+
+    cause = exc.__cause__ if exc.__cause__ is not None and type(exc).__name__ == "ProducerSendError" else exc
+    return isinstance(cause, (ke.MessageSizeTooLargeError, ke.RecordTooLargeError, ke.RecordListTooLargeError,
+                              ke.InvalidTopicError, ke.CorruptRecordException, TypeError, ValueError))
 END_REASONS = {"idle_timeout": "idle_timeout"}
 
 
@@ -80,6 +103,8 @@ class ChainStage:
         )
         self._polarity = None
         self._lock = asyncio.Lock()
+        self._touched: str | None = None
+        """The call whose state the event in progress reads or changes (rolled back on failure)."""
 
     def polarity(self, text: str) -> float:
         if self._polarity is None:
@@ -89,6 +114,7 @@ class ChainStage:
         return self._polarity(text)
 
     def _state(self, call_id: str) -> CallState:
+        self._touched = call_id
         st = self.calls.get(call_id)
         if st is not None:
             return st
@@ -117,13 +143,23 @@ class ChainStage:
             await self._handle_owned(event)
 
     async def _handle_owned(self, event) -> None:
+        self._touched = None
         try:
             await self._handle(event)
-        except (SchemaError, ChainInputError) as exc:
+        except (SchemaError, ChainInputError, OutputRejected) as exc:
+            self._roll_back()
             await self.p.dead_letter(event, f"{type(exc).__name__}: {exc}")
         except Exception as exc:
+            self._roll_back()
             log.exception("chain stage failed")
             await self.p.dead_letter(event, f"internal error: {type(exc).__name__}: {exc}")
+
+    def _roll_back(self) -> None:
+        """Forget the in-memory state of the call the failed event touched: it may hold a change
+        whose outputs never reached the broker. The next event of the call restores the state last
+        saved in the table, so what the chain remembers is what it published."""
+        if self._touched is not None:
+            self.calls.pop(self._touched, None)
 
     async def _handle(self, event) -> None:
         value = event.value
@@ -173,28 +209,61 @@ class ChainStage:
             raise SchemaError(f"{kind} events do not belong on the scores/transcripts topics")
 
         ctx_header = dump_json(st.ctx) if st.ctx is not None else b"null"
-        key = call_id.encode()
-        sent = []
+        sends: list[tuple[str, bytes, dict]] = []
         for topic, data in extra:
             self.stats.count("out_calls_started")
-            sent.append(await self.p.topics[topic].send(key=key, value=data, headers={CTX_HEADER: ctx_header}))
+            sends.append((topic, data, {CTX_HEADER: ctx_header}))
         for obj in outputs:
             headers = {CTX_HEADER: ctx_header}
             if isinstance(obj, FusedTurn) and obj.turn_id in st.probs:
                 headers[PROBS_HEADER] = dump_json(st.probs[obj.turn_id])
             name = OUTPUT_TOPIC[type(obj)]
             self.stats.count(f"out_{name}")
-            sent.append(await self.p.topics[name].send(key=key, value=encode(schema_name_of(obj), to_record(obj)),
-                                                       headers=headers))
+            sends.append((name, encode(schema_name_of(obj), to_record(obj)), headers))
         # Outputs delivered first, state second: a crash in between re-emits the same records (same
         # ids: the store collapses them, alert consumers dedupe by alert_id); the other order could
         # lose them, since the restored chain would treat the redelivered event as a duplicate.
-        for fut in sent:
-            await fut
+        await self._publish(call_id.encode(), sends)
         if outputs or extra or kind == "control":
             self.table[call_id.encode()] = st.to_bytes()
         if st.ended:
             self.calls.pop(call_id, None)
+
+    async def _publish(self, key: bytes, sends: list[tuple[str, bytes, dict]]) -> None:
+        """Send the outputs in order and wait until the broker has every one. After a transient
+        failure (broker away, leader moving, timeout) everything from the first failed output on is
+        sent again, after a pause doubling up to PUBLISH_RETRY_MAX_S, for as long as the worker runs:
+        the event is not finished (not acknowledged, its state not saved) before its outputs are on
+        the broker. A permanent failure (a record the broker will never take) raises OutputRejected."""
+        delay = PUBLISH_RETRY_FIRST_S
+        pending = sends
+        while pending:
+            futs: list = []
+            failure: tuple[int, BaseException] | None = None
+            for i, (topic, value, headers) in enumerate(pending):
+                try:
+                    futs.append(await self.p.topics[topic].send(key=key, value=value, headers=headers))
+                except Exception as exc:  # noqa: BLE001 - classified below
+                    failure = (i, exc)
+                    break
+            for i, fut in enumerate(futs):
+                try:
+                    await fut
+                except Exception as exc:  # noqa: BLE001 - classified below
+                    if failure is None or i < failure[0]:
+                        failure = (i, exc)
+                    break
+            if failure is None:
+                return
+            first, exc = failure
+            if permanent_send_error(exc):
+                raise OutputRejected(f"{pending[first][0]} refused an output: {type(exc).__name__}: {exc}") from exc
+            self.stats.count("publish_retries")
+            log.warning("chain output to %s failed (%s: %s); sending again in %.1f s",
+                        pending[first][0], type(exc).__name__, exc, delay)
+            await asyncio.sleep(delay)  # back-off before a retry, not a synchronisation
+            delay = min(2 * delay, PUBLISH_RETRY_MAX_S)
+            pending = pending[first:]
 
     async def on_revoked(self, partitions: set[int]) -> None:
         async with self._lock:

@@ -96,3 +96,61 @@ def test_bad_events_are_dead_lettered_and_idle_calls_closed(pipeline):
         wait_for(lambda: store_counts(pipeline, normal.call_id) == expected, 60, "rows like offline")
     except PipelineError:
         assert store_counts(pipeline, normal.call_id) == expected
+
+
+async def _publish_segment(settings, segment) -> None:
+    from aiokafka import AIOKafkaProducer
+
+    from schemas.codec import encode
+    from streams.records import to_record
+    from streams.topics import bootstrap_of
+
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap_of(settings.broker_url), max_request_size=8_000_000)
+    await producer.start()
+    try:
+        await producer.send_and_wait(settings.topic("transcripts"), encode("transcript_segment", to_record(segment)),
+                                     key=segment.call_id.encode())
+    finally:
+        await producer.stop()
+
+
+def test_an_output_the_broker_refuses_is_not_remembered_by_the_chain(pipeline):
+    """A transcript segment whose words make the revised turn too large for the broker (> 1 MB): the
+    chain cannot publish the revision. The segment goes to the dead-letter topic and the chain's state
+    forgets it (the state saved before it is restored), so the call still ends exactly as the offline
+    analysis says, and nothing later carries the oversized text."""
+    from processors.emotion.model import EmotionModel
+    from processors.types import CUSTOMER, FusedTurn, TranscriptSegment
+
+    call = demo_call("upset_stereo", "e2e-bigwords-1")
+    result = offline(call, EmotionModel(model_path()))
+    expected = offline_counts(result)
+    turns = sorted((r for r in result.records if isinstance(r, FusedTurn)), key=lambda r: r.end_s)
+    k, target = next((i, t) for i, t in enumerate(turns) if t.speaker == CUSTOMER)
+    giant = TranscriptSegment(call.call_id, f"{call.call_id}:giant", CUSTOMER, target.start_s, target.end_s,
+                              "words " * 250_000)
+
+    before = pipeline.stats()["counts"].get("turns_chained", 0)
+    publisher = threading.Thread(target=replay, args=(pipeline, [call]), kwargs={"speed": 3.0})
+    publisher.start()
+    try:
+        wait_for(lambda: pipeline.stats()["counts"].get("turns_chained", 0) >= before + k + 2, 60,
+                 "the customer turn to be in the chain")
+        asyncio.run(_publish_segment(pipeline.settings, giant))
+    finally:
+        publisher.join()
+
+    def rejected():
+        recs = [rec for kind, rec, _ in pipeline.read_topic("dead-letter")
+                if kind == "dead_letter" and rec["key"] == call.call_id.encode()]
+        return recs or None
+
+    recs = wait_for(rejected, 60, "the segment on the dead-letter topic")
+    assert "OutputRejected" in recs[0]["reason"] and recs[0]["topic"] == pipeline.settings.topic("transcripts")
+    wait_summary(pipeline, call.call_id)
+    try:
+        wait_for(lambda: store_counts(pipeline, call.call_id) == expected, 60, "rows like offline")
+    except PipelineError:
+        assert store_counts(pipeline, call.call_id) == expected
+    texts = pipeline.sql(f"SELECT max(length(text)) FROM callpulse.turns FINAL WHERE call_id = '{call.call_id}'")
+    assert texts[0][0] < 1000
