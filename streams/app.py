@@ -43,9 +43,10 @@ class Pipeline:
         (an older consumer generation), and for one of a partition not assigned here: the stateful
         stages must leave it alone. Processing it could restore a call from a checkpoint older than
         the frames already handled (a wrong front end, turns with the right ids and the wrong
-        bounds), or race the partition's new owner. The frames stage acknowledges nothing it
-        skips, so the event is fetched again after the rebalance from the committed offset.
-        Events of the new assignment flow only once its tables are recovered."""
+        bounds), or race the partition's new owner. Skipping it loses nothing: the frames stage
+        acknowledges nothing it skips, and the consumer ignores the chain stream's acknowledgement
+        of a stale event (streams/faust_fixes.py), so it is fetched again after the rebalance from
+        the committed offset. Events of the new assignment flow only once its tables are recovered."""
         msg = event.message
         try:
             if faust_fixes.stale(self.app, msg):

@@ -34,14 +34,20 @@ the committed offsets), so dropping the acknowledgement costs a redelivery, neve
 
 from __future__ import annotations
 
+import logging
 from bisect import bisect_left
 from typing import Any
 
+import faust
 from faust.transport.consumer import Consumer
 from faust.types.tuples import ack_lock
 from faust.utils.functional import consecutive_numbers
 
 REVOKING_ATTR = "_callpulse_revoking"
+CHECKED_FAUST = "0.15.3"
+"""The faust-streaming version whose consumer these patches were written against and tested on."""
+
+log = logging.getLogger(__name__)
 
 
 def revoking(app: Any) -> bool:
@@ -60,6 +66,9 @@ def stale(app: Any, message: Any) -> bool:
 def install(app: Any) -> None:
     """Patch the consumer class (once per process) and hook this app's rebalance start."""
     if not getattr(Consumer, "_callpulse_fixed", False):
+        if faust.__version__ != CHECKED_FAUST:
+            log.warning("faust-streaming %s: streams/faust_fixes.py replaces consumer internals checked on %s "
+                        "only; check them against this version", faust.__version__, CHECKED_FAUST)
         Consumer.on_partitions_assigned = _make_on_assigned(Consumer.on_partitions_assigned)
         Consumer._new_offset = _new_offset
         Consumer._filter_committable_offsets = _filter_committable_offsets
