@@ -31,6 +31,8 @@ from pathlib import Path
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
+from processors.types import SAMPLE_RATE
+
 Segment = tuple[float, float, str]
 
 
@@ -130,17 +132,40 @@ def streaming_hypothesis(path: Path, frame_ms: float = 20, config=None, encoding
     fe = FrontEnd(call, config or FrontEndConfig())
     frames = list(frames_from_clip(call.call_id, clip.samples, frame_ms, encoding, rate))
     hyp: list[Segment] = []
+    history: list[tuple[float, float, float, str]] = []
+    # the labeler's online revisions (FrontEnd has no public hook for them yet: read the labeler)
+    labeler = fe._labelers[0]
+    take = getattr(labeler, "take_revisions", list)
     t0 = time.process_time()
     for frame in frames:
         for turn in fe.push(frame):
             hyp.append((turn.start_s, turn.end_s, fe.last_labels[turn.turn_id]))
+        now = (frame.seq + 1) * frame_ms / 1000
+        history.extend((now, a / SAMPLE_RATE, b / SAMPLE_RATE, label) for a, b, label in take())
     for turn in fe.flush():
         hyp.append((turn.start_s, turn.end_s, fe.last_labels[turn.turn_id]))
+    history.extend((clip.duration_s, a / SAMPLE_RATE, b / SAMPLE_RATE, label) for a, b, label in take())
     cpu = time.process_time() - t0
     from processors.diarization import relabel_turns
 
     relabelled = relabel_turns(hyp, fe.speaker_segments())
-    return hyp, {"cpu_s": cpu, "audio_s": clip.duration_s, "turns": len(hyp), "relabelled": relabelled}
+    revised = relabel_turns(hyp, revised_at(history, REVISION_HORIZON_S))
+    return hyp, {"cpu_s": cpu, "audio_s": clip.duration_s, "turns": len(hyp), "relabelled": relabelled,
+                 "revised": revised, "revisions": len(history)}
+
+
+REVISION_HORIZON_S = 5.0
+"""The "revised" hypothesis: each piece's label as last revised within this many seconds of its end."""
+
+
+def revised_at(history, horizon: float) -> list[Segment]:
+    """(time revised, start, end, label) revisions -> each piece's latest label issued no later
+    than `horizon` after the piece ended (same units throughout)."""
+    latest: dict[tuple[float, float], tuple[float, str]] = {}
+    for when, a, b, label in history:
+        if when <= b + horizon:
+            latest[(a, b)] = (when, label)
+    return [(a, b, label) for (a, b), (_, label) in latest.items()]
 
 
 def stereo_sample(data: Path, noise_dbfs: list[float | None], margins=(None, 6.0), front: dict | None = None) -> dict:
@@ -191,14 +216,48 @@ def evaluate(data: Path, frame_ms: float = 20, config=None, clips=None, encoding
         ref = read_rttm(data / rttm).get(name, [])
         uem = read_uem(data / uem_file).get(name) if uem_file and (data / uem_file).exists() else None
         hyp, timing = streaming_hypothesis(audio, frame_ms, config, encoding, rate)
-        rel = timing["relabelled"]
+        rel, rev = timing["relabelled"], timing["revised"]
         results[name] = {
             "no_collar": der(ref, hyp, uem, 0.0),
             "collar_0.25": der(ref, hyp, uem, 0.25),
+            "revised": {"no_collar": der(ref, rev, uem, 0.0), "collar_0.25": der(ref, rev, uem, 0.25),
+                        "revisions": timing["revisions"]},
             "relabelled": {"no_collar": der(ref, rel, uem, 0.0), "collar_0.25": der(ref, rel, uem, 0.25)},
             "cpu_ms_per_s": 1000 * timing["cpu_s"] / timing["audio_s"],
         }
     return results
+
+
+SELECTION = Path(__file__).resolve().parent / "results" / "der_select.json"
+
+
+def selection_record(overrides: dict) -> dict:
+    """How the diarization settings in use were chosen (bench/der_select.py's record), and whether
+    the shipped defaults are the ones it chose."""
+    from dataclasses import asdict
+
+    from processors.diarization import DiarizationConfig
+
+    cfg = DiarizationConfig.from_overrides(overrides)
+    in_use = {**{k: v for k, v in asdict(cfg).items() if k != "clustering"}, **asdict(cfg.clustering)}
+    record = {"settings_in_use": in_use, "overrides": overrides}
+    if not SELECTION.exists():
+        record["note"] = f"settings not selected: {SELECTION} missing (run python -m bench.der_select)"
+        return record
+    chosen = json.loads(SELECTION.read_text())
+    differ = {k: (in_use.get(k), v) for k, v in chosen["chosen"].items() if in_use.get(k) != v}
+    record.update({
+        "method": "bench/der_select.py: each family of settings chosen by the lowest pooled DER (no collar) of "
+                  "the AMI clips only (sample never takes part), online settings on the as-emitted DER, the "
+                  "end-of-call relabelling on the relabelled DER, revisions on the revised DER; "
+                  "leave-one-clip-out figures alongside",
+        "chosen": chosen["chosen"],
+        "leave_one_clip_out_pooled": {f: r["leave_one_clip_out"]["pooled"] for f, r in chosen["families"].items()},
+        "in_use_differs_from_chosen": differ,
+    })
+    record["note"] = ("settings: as chosen on the AMI clips only (bench/results/der_select.json)" if not differ
+                      else f"settings differ from those chosen on AMI: {differ}")
+    return record
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -225,30 +284,36 @@ def main(argv: list[str] | None = None) -> int:
                        encoding=args.encoding, rate=args.rate)
     results["_settings"] = {"frame_ms": args.frame_ms, "diarization_overrides": overrides, "front_end": front,
                             "encoding": args.encoding, "rate": args.rate}
-    print("as emitted (labels each turn had when it came out) | relabelled (latest clustering, see "
-          "processors/diarization/relabel.py)")
+    results["_selection"] = selection_record(overrides)
+    print("as emitted (labels each turn had when it came out) | revised (online revisions issued within "
+          f"{REVISION_HORIZON_S:g} s of a piece's end) | relabelled (end of call, processors/diarization/relabel.py)")
     print("miss = missed speech, of which ovl = overlapped speech (the hypothesis spoke, with fewer voices)")
     print(f"{'clip':8} {'spk':>3} {'hyp':>3} {'DER':>7} {'miss':>6} {'ovl':>6} {'FA':>6} {'conf':>6} {'DER.25':>7} | "
-          f"{'DER':>7} {'conf':>6} {'DER.25':>7}  ms/s")
+          f"{'DER':>7} {'DER.25':>7} | {'DER':>7} {'conf':>6} {'DER.25':>7}  ms/s")
     for name, r in results.items():
         if name.startswith("_"):
             continue
         a, b = r["no_collar"], r["collar_0.25"]
+        va, vb = r["revised"]["no_collar"], r["revised"]["collar_0.25"]
         ra, rb = r["relabelled"]["no_collar"], r["relabelled"]["collar_0.25"]
         t = a["total"] or 1
         print(f"{name:8} {a['ref_speakers']:>3} {a['hyp_speakers']:>3} {100*a['der']:6.1f}% {100*a['missed']/t:5.1f}% "
               f"{100*a['missed_overlap']/t:5.1f}% {100*a['false_alarm']/t:5.1f}% {100*a['confusion']/t:5.1f}% {100*b['der']:6.1f}% | "
+              f"{100*va['der']:6.1f}% {100*vb['der']:6.1f}% | "
               f"{100*ra['der']:6.1f}% {100*ra['confusion']/t:5.1f}% {100*rb['der']:6.1f}%  {r['cpu_ms_per_s']:.1f}")
     ami = [r for n, r in results.items() if n != "sample" and not n.startswith("_")]
     if ami:
-        for prefix, get in (("", lambda r: r), ("relabelled_", lambda r: r["relabelled"])):
+        for prefix, get in (("", lambda r: r), ("revised_", lambda r: r["revised"]),
+                            ("relabelled_", lambda r: r["relabelled"])):
             for key in ("no_collar", "collar_0.25"):
                 tot = sum(get(r)[key]["total"] for r in ami)
                 err = sum(get(r)[key]["missed"] + get(r)[key]["false_alarm"] + get(r)[key]["confusion"] for r in ami)
                 results.setdefault("_ami_pooled", {})[prefix + key] = err / tot if tot else 0.0
         p = results["_ami_pooled"]
-        print(f"AMI pooled DER as emitted: no collar {100*p['no_collar']:.1f}%, collar 0.25 s {100*p['collar_0.25']:.1f}%; "
-              f"relabelled: {100*p['relabelled_no_collar']:.1f}% / {100*p['relabelled_collar_0.25']:.1f}%")
+        print(f"AMI pooled DER (no collar / 0.25 s collar): as emitted {100*p['no_collar']:.1f}% / "
+              f"{100*p['collar_0.25']:.1f}%; revised {100*p['revised_no_collar']:.1f}% / {100*p['revised_collar_0.25']:.1f}%; "
+              f"relabelled {100*p['relabelled_no_collar']:.1f}% / {100*p['relabelled_collar_0.25']:.1f}%")
+    print(results["_selection"]["note"])
     if args.stereo:
         results["_stereo_sample"] = stereo_sample(args.data, [None, -60, -50, -40], front=front)
         print("\nsample.flac as a stereo call (speaker = channel), 8 kHz mu-law, DER no collar:")

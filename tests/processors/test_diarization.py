@@ -89,7 +89,7 @@ def test_mono_call_gets_speakers_roles_and_resumes_exactly(sample):
 
 def test_mono_turns_do_not_depend_on_frame_size(sample):
     x, _ = sample
-    x = x[: 16000 * 16]
+    x = x[: 16000 * 24]  # the second voice is told apart once 16 slots (~13 s) of speech are in
     runs = []
     for ms in (20, 100):
         fe = FrontEnd(CallInfo("m", stereo=False))
