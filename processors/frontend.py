@@ -383,7 +383,10 @@ class FrontEnd:
         else:
             samples = decode_payload(item.payload, ch.encoding)
             ch.sequencer.note_released(item, 1000.0 * len(samples) / ch.rate)
-            if len(samples) and np.count_nonzero(np.abs(samples) >= _CLIP_LEVEL[ch.encoding]) >= max(2, len(samples) // 200):
+            level = _CLIP_LEVEL[ch.encoding]
+            # two reductions first: almost no frame reaches full scale (compared in float32, as before)
+            if len(samples) and (samples.max() >= level or -samples.min() >= level) and \
+                    np.count_nonzero(np.abs(samples) >= level) >= max(2, len(samples) // 200):
                 self._stats.clipped_frames += 1
         ch.raw = np.concatenate([ch.raw, samples]) if len(ch.raw) else samples
         if len(ch.raw) * 1000.0 >= self.config.process_ms * ch.rate:

@@ -105,25 +105,24 @@ def _flat_graph_bytes(w: SileroWeights) -> bytes:
     padded = node("Pad", ["rows", const("pads", i64(0, 0, 0, CONTEXT))], "padded", mode="reflect")
     blocks = node("Reshape", [padded, const("blk_shape", i64(0, 5, _HOP))], "blocks")
     frames = node("Concat", [sl(blocks, 0, 4, 1), sl(blocks, 1, 5, 1)], "frames", axis=2)
-    spec = node("MatMul", [frames, const("basis", w.basis)], "spec")  # (B, 4, 258)
-    re_, im_ = sl(spec, 0, 129, 2), sl(spec, 129, 258, 2)
-    power = node("Add", [node("Mul", [re_, re_], "re2"), node("Mul", [im_, im_], "im2")], "power")
-    h = node("Sqrt", [power], "mag")  # (B, 4, 129)
+    spec = node("MatMul", [frames, const("basis", w.basis)], "spec")  # (B, 4, 258): real | imaginary
+    nodes.append(helper.make_node("Split", [spec, const("reim_sizes", i64(129, 129))], ["re", "im"], axis=2))
+    power = node("Add", [node("Mul", ["re", "re"], "re2"), node("Mul", ["im", "im"], "im2")], "power")
+    h = node("Reshape", [node("Sqrt", [power], "mag"), const("flat_shape", i64(0, -1))], "mag_flat")  # (B, 4*129)
+    # encoder: each convolution over its few time steps is one dense (t*c_in, t_out*c_out) matrix
     t = 4
     for i, (weight, bias, stride) in enumerate(w.convs):
-        c = weight.shape[0] // 3
-        p = node("Pad", [h, const(f"cpad{i}", i64(0, 1, 0, 0, 1, 0))], f"cpadded{i}")  # (B, t+2, c)
-        t_out = (t - 1) // stride + 1
-        taps = [sl(p, j, j + stride * (t_out - 1) + 1, 1, stride) for j in range(3)]
-        cols = node("Concat", taps, f"cols{i}", axis=2)  # (B, t_out, 3c)
-        y = node("Add", [node("MatMul", [cols, const(f"w{i}", weight)], f"mm{i}"), const(f"b{i}", bias)], f"y{i}")
-        h, t = node("Relu", [y], f"enc{i}"), t_out
-    feat = node("Reshape", [h, const("feat_shape", i64(0, -1))], "feat")  # (B, 128)
+        dense, t = _conv_as_matrix(weight, stride, t)
+        y = node("Add", [node("MatMul", [h, const(f"w{i}", dense)], f"mm{i}"), const(f"b{i}", np.tile(bias, t))], f"y{i}")
+        h = node("Relu", [y], f"enc{i}")
+    feat = h  # (B, 128): the last layer has one time step
     h0 = node("Squeeze", [sl("state", 0, 1, 0), const("ax0", i64(0))], "h0")
     c0 = node("Squeeze", [sl("state", 1, 2, 0), const("ax0b", i64(0))], "c0")
     gates = node("Add", [node("MatMul", [node("Concat", [feat, h0], "xh", axis=1), const("w_lstm", w.w_lstm)], "g_mm"),
                          const("b_lstm", w.b_lstm)], "gates")
-    gi, gf, gg, go = (sl(gates, q * 128, (q + 1) * 128, 1) for q in range(4))
+    gi, gf, gg, go = ("gi", "gf", "gg", "go")
+    nodes.append(helper.make_node("Split", [gates, const("gate_sizes", i64(128, 128, 128, 128))],
+                                  [gi, gf, gg, go], axis=1))
     c1 = node("Add", [node("Mul", [node("Sigmoid", [gf], "sf"), c0], "fc"),
                       node("Mul", [node("Sigmoid", [gi], "si"), node("Tanh", [gg], "tg")], "ig")], "c1")
     h1 = node("Mul", [node("Sigmoid", [go], "so"), node("Tanh", [c1], "tc")], "h1")
@@ -139,9 +138,24 @@ def _flat_graph_bytes(w: SileroWeights) -> bytes:
         [helper.make_tensor_value_info("prob", TensorProto.FLOAT, ["B"]),
          helper.make_tensor_value_info("state_out", TensorProto.FLOAT, [2, "B", 128])],
         inits)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8,
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)], ir_version=9,
                               producer_name="callpulse.processors.vad_model")
     return model.SerializeToString()
+
+
+def _conv_as_matrix(unfolded: np.ndarray, stride: int, t: int) -> tuple[np.ndarray, int]:
+    """A kernel-3, padding-1 convolution over t time steps as a dense matrix on (time, channel)
+    flattened rows; zero where a tap falls on the padding. Returns (matrix, output steps)."""
+    c_in = unfolded.shape[0] // 3
+    c_out = unfolded.shape[1]
+    t_out = (t - 1) // stride + 1
+    dense = np.zeros((t * c_in, t_out * c_out), np.float32)
+    for to in range(t_out):
+        for k in range(3):
+            ti = to * stride + k - 1
+            if 0 <= ti < t:
+                dense[ti * c_in:(ti + 1) * c_in, to * c_out:(to + 1) * c_out] = unfolded[k * c_in:(k + 1) * c_in]
+    return dense, t_out
 
 
 @functools.cache

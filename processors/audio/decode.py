@@ -99,7 +99,7 @@ def decode_payload(payload: bytes, encoding: str) -> np.ndarray:
             raise DecodeError(
                 f"pcm_s16le payload has an odd byte length ({len(payload)}): a sample is cut in half"
             )
-        return np.frombuffer(payload, dtype="<i2").astype(np.float32) / 32768.0
+        return np.multiply(np.frombuffer(payload, dtype="<i2"), np.float32(1 / 32768), dtype=np.float32)
     return _DECODE_TABLES[enc][np.frombuffer(payload, dtype=np.uint8)]
 
 
