@@ -41,8 +41,8 @@ from processors.diarization.clustering import (
     spectral_clusters,
 )
 from processors.diarization.labeler import DiarizationConfig, SpeakerLabeler, label_name
-from processors.diarization.relabel import relabel_turns
+from processors.diarization.relabel import relabel_turns, revisions_by_turn
 from processors.diarization.roles import RoleAssigner
 
 __all__ = ["ClusteringConfig", "DiarizationConfig", "OnlineClusterer", "RoleAssigner", "SpeakerLabeler",
-           "label_name", "relabel_turns", "spectral_clusters"]
+           "label_name", "relabel_turns", "revisions_by_turn", "spectral_clusters"]

@@ -42,3 +42,17 @@ def relabel_turns(turns: list[Segment], segments: list[Segment]) -> list[Segment
             else:
                 out.append((a, b, lab))
     return out
+
+
+def revisions_by_turn(turns: list[tuple[str, float, float]], revisions: list[Segment]) -> list[tuple[str, float, float, str]]:
+    """Online revisions (`SpeakerLabeler.take_revisions`, in seconds) -> (turn_id, start_s, end_s,
+    new label) for each emitted turn (turn_id, start_s, end_s) a revision overlaps: the part of the
+    turn whose speaker changed. A stream publishes these as revisions of those turns; a revision of
+    speech no emitted turn holds (a piece dropped as too short) is ignored."""
+    out = []
+    for a, b, label in revisions:
+        for turn_id, start, end in turns:
+            lo, hi = max(a, start), min(b, end)
+            if hi - lo > 1e-9:
+                out.append((turn_id, lo, hi, label))
+    return out

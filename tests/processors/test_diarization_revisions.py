@@ -133,3 +133,11 @@ def test_selection_keeps_the_baseline_unless_held_out_clips_agree():
     # a candidate better on every clip is taken
     scores[1] = {n: {"emitted": (4.0, 10.0)} for n in ami}
     assert choose([{"w": 0}, {"w": 1}], scores, "emitted", ami)["chosen"] == {"w": 1}
+
+
+def test_revisions_map_to_the_turns_that_hold_them():
+    from processors.diarization import revisions_by_turn
+
+    turns = [("c:0:00000", 0.0, 2.4), ("c:0:00001", 2.4, 4.0), ("c:0:00002", 5.0, 6.0)]
+    revisions = [(1.6, 2.4, "spk1"), (2.4, 3.2, "spk0"), (4.2, 4.6, "spk1")]
+    assert revisions_by_turn(turns, revisions) == [("c:0:00000", 1.6, 2.4, "spk1"), ("c:0:00001", 2.4, 3.2, "spk0")]
