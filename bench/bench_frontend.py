@@ -24,6 +24,11 @@ push's. Modes alternate within each of `--runs` rounds (the machine is shared); 
 
     python -m bench.bench_frontend --calls 100 --seconds 30 --frame-ms 100 [--batches 1,8,32,100]
         -> writes bench/results/frontend_batch.json
+
+The VAD model alone (`--vad-model`): the wheel's silero graph vs processors/vad_model.py's flat
+rebuild, CPU per run at 1, 2, 8, 32 and 100 rows (random rows; alternating, best of 5 rounds).
+
+    python -m bench.bench_frontend --vad-model   -> writes bench/results/vad_model.json
 """
 
 from __future__ import annotations
@@ -173,7 +178,8 @@ def bench_calls(args) -> dict:
     # warm up sessions and tables outside the timing
     warm = many_calls_frames(2, 3.0, args.frame_ms, "mulaw", 8000)
     run_calls(warm, 2, None)
-    run_calls(warm, 2, 2)
+    if any(b is not None for b in modes):
+        run_calls(warm, 2, 2)
     for enc, rate in ((e.split("@")[0], int(e.split("@")[1])) for e in args.encodings.split(",")):
         steps = many_calls_frames(args.calls, args.seconds, args.frame_ms, enc, rate)
         audio_call_s = args.calls * len(steps) * args.frame_ms / 1000.0
@@ -200,6 +206,37 @@ def bench_calls(args) -> dict:
     return results
 
 
+def bench_vad_model() -> dict:
+    from processors.vad import silero_session
+    from processors.vad_model import flat_session
+
+    wheel, flat = silero_session(), flat_session()
+    sr = np.array(16000, np.int64)
+    rng = np.random.default_rng(0)
+    best: dict[int, list[float]] = {}
+    for _ in range(5):
+        for rows in (1, 2, 8, 32, 100):
+            x = (0.1 * rng.standard_normal((rows, 576))).astype(np.float32)
+            state = np.zeros((2, rows, 128), np.float32)
+            reps = max(10, 400 // rows)
+            t0 = time.process_time()
+            for _ in range(reps):
+                wheel.run(None, {"input": x, "state": state, "sr": sr})
+            t1 = time.process_time()
+            for _ in range(reps):
+                flat.run(None, {"rows": x, "state": state})
+            t2 = time.process_time()
+            prev = best.setdefault(rows, [float("inf"), float("inf")])
+            best[rows] = [min(prev[0], (t1 - t0) / reps), min(prev[1], (t2 - t1) / reps)]
+    out: dict = {"omp_num_threads": os.environ.get("OMP_NUM_THREADS"), "loadavg": os.getloadavg()}
+    for rows, (w, f) in best.items():
+        out[f"rows_{rows}"] = {"wheel_us_per_run": round(1e6 * w, 1), "flat_us_per_run": round(1e6 * f, 1),
+                               "wheel_us_per_row": round(1e6 * w / rows, 1), "flat_us_per_row": round(1e6 * f / rows, 1)}
+        print(f"{rows:4d} rows: wheel graph {1e6 * w:7.0f} us ({1e6 * w / rows:5.1f}/row)   "
+              f"flat {1e6 * f:7.0f} us ({1e6 * f / rows:5.1f}/row)   ratio {f / w:.2f}")
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3, help="the call is this many copies of sample.flac")
@@ -211,9 +248,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=30.0, help="many-calls mode: audio per call")
     parser.add_argument("--batches", default="1,8,32,100", help="many-calls mode: calls per FrontEndBatch run")
     parser.add_argument("--encodings", default="mulaw@8000,pcm_s16le@16000", help="many-calls mode")
+    parser.add_argument("--vad-model", action="store_true", help="the VAD model alone: wheel vs flat graph")
     args = parser.parse_args(argv)
     if os.environ.get("OMP_NUM_THREADS") != "1":
         print("note: set OMP_NUM_THREADS=1 for one-core figures", file=sys.stderr)
+    if args.vad_model:
+        out = args.out or REPO / "bench" / "results" / "vad_model.json"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(bench_vad_model(), indent=2))
+        return 0
     if args.calls:
         results = bench_calls(args)
         out = args.out or REPO / "bench" / "results" / "frontend_batch.json"

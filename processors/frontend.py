@@ -30,6 +30,11 @@ Stereo overlap: a turn is marked `overlap=True` when the other channel had speec
 threshold) during it; turns are released once the other channel has been decoded past their end
 (or lags by more than `max_channel_skew_s`), so the flag does not depend on frame interleaving.
 Mono overlap: see `processors/diarization/__init__.py`.
+
+Many calls at once: `push` is three phases, `prepare(frame)` (check, sequence, decode, resample,
+queue 512-sample windows), `vad_jobs()` + `processors.vad.run_vad_jobs` (the VAD, which may run
+the jobs of many calls as one batch) and `complete()` (gate, cut, release turns);
+`processors/frontend_batch.py` runs them for many calls with one VAD batch per step.
 """
 
 from __future__ import annotations

@@ -56,7 +56,7 @@ class FrontEndBatch:
         for res in results:
             try:
                 jobs.extend(res.fe.vad_jobs())
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 -- a bug or corrupt state in one call must not stop the others
                 res.error = exc
         run_vad_jobs(jobs)
         for res in results:
@@ -64,6 +64,6 @@ class FrontEndBatch:
                 continue
             try:
                 res.turns = res.fe.complete()
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 -- a bug or corrupt state in one call must not stop the others
                 res.error = exc
         return results

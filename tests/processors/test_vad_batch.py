@@ -6,7 +6,14 @@ import numpy as np
 import pytest
 
 from processors.audio.io import load_audio
-from processors.vad import VAD_WINDOW, VadJob, VadState, run_vad_jobs, silero_session, speech_probs
+from processors.vad import (
+    VAD_WINDOW,
+    VadJob,
+    VadState,
+    run_vad_jobs,
+    silero_session,
+    speech_probs,
+)
 from processors.vad_model import silero_batch
 from tests.conftest import require_data
 
