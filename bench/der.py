@@ -313,6 +313,16 @@ def main(argv: list[str] | None = None) -> int:
         print(f"AMI pooled DER (no collar / 0.25 s collar): as emitted {100*p['no_collar']:.1f}% / "
               f"{100*p['collar_0.25']:.1f}%; revised {100*p['revised_no_collar']:.1f}% / {100*p['revised_collar_0.25']:.1f}%; "
               f"relabelled {100*p['relabelled_no_collar']:.1f}% / {100*p['relabelled_collar_0.25']:.1f}%")
+        two = [r for n, r in results.items() if n != "sample" and not n.startswith("_")
+               and r["no_collar"]["ref_speakers"] == 2]
+        for prefix, get in (("", lambda r: r), ("relabelled_", lambda r: r["relabelled"])):
+            tot = sum(get(r)["no_collar"]["total"] for r in two)
+            err = sum(get(r)["no_collar"]["missed"] + get(r)["no_collar"]["false_alarm"] + get(r)["no_collar"]["confusion"]
+                      for r in two)
+            results.setdefault("_ami_two_speaker_pooled", {})[prefix + "no_collar"] = err / tot if tot else 0.0
+        q = results["_ami_two_speaker_pooled"]
+        print(f"AMI clips with 2 reference speakers, pooled, no collar: as emitted {100*q['no_collar']:.1f}%, "
+              f"relabelled {100*q['relabelled_no_collar']:.1f}%")
     print(results["_selection"]["note"])
     if args.stereo:
         results["_stereo_sample"] = stereo_sample(args.data, [None, -60, -50, -40], front=front)

@@ -56,7 +56,7 @@ def online_revisions():
 
 def test_revisions_name_emitted_pieces_and_change_their_label(sample_regions):
     x, regions = sample_regions
-    lab, pieces, revisions = drive(online_revisions, x, regions)
+    _, pieces, revisions = drive(online_revisions, x, regions)
     assert revisions, "the online clustering revised nothing on a 2-speaker call"
     # emitted pieces tile the regions: each revision names one of them exactly
     spans = set()
@@ -86,7 +86,7 @@ def test_revisions_survive_a_state_round_trip(sample_regions):
 
 def test_revisions_off_by_setting(sample_regions):
     x, regions = sample_regions
-    off = lambda: SpeakerLabeler(CallInfo("m", stereo=False), {"revision_source": "off"})  # noqa: E731
+    off = lambda: SpeakerLabeler(CallInfo("m", stereo=False), {"revision_source": "off"})
     _, _, revisions = drive(off, x, regions[:4])
     assert revisions == []
 
@@ -104,7 +104,7 @@ def test_wccn_statistics_ship_and_shrink_within_speaker_directions():
     # direction that varied most within a speaker is shrunk the most
     whitened = np.linalg.eigvalsh(wd @ sw @ wd)
     assert whitened.max() <= 1.0 + 1e-4
-    vals, vecs = np.linalg.eigh(sw)
+    _, vecs = np.linalg.eigh(sw)
     top, bottom = vecs[:, -1], vecs[:, 0]
     assert np.linalg.norm(top @ wd) / np.linalg.norm(bottom @ wd) < 1.0
 
