@@ -4,7 +4,8 @@ Each candidate setting is scored by the pooled DER (no collar) of the 13 AMI cli
 /work/shared/data/diarization, through the replay of bench/der_replay.py (identical turns to the
 front end, ~1 s per setting for all clips). Three families are chosen one after another, each on
 the hypothesis it acts on:
-1. online settings (what is emitted live): scored on the as-emitted DER;
+1. online settings (what is emitted live): scored on the as-emitted DER; then the speaker-count
+   decision before a call's first split, on the same DER;
 2. the end-of-call relabelling's `final_cepstral_weight`: scored on the relabelled DER;
 3. the online revisions (`revision_*`): scored on the DER after revisions issued within 5 s.
 Within a family the candidate with the lowest pooled AMI DER wins (ties: the first listed); it
@@ -111,8 +112,12 @@ def final_candidates(chosen: dict) -> list[dict]:
 REVISIONS = [{"revision_source": "off"}] + grid(revision_source=["final", "online"], revision_min_memory=[0, 16, 24],
                                                 revision_context=[0, 1])
 
+SPEAKER_COUNT = [{"first_split": "forced"}] + grid(first_split=["eigengap"], single_speaker_gap=[-0.03, 0.0, 0.03, 0.1])
+"""Before a call's first split: forced at `min_memory` (baseline) or decided by the eigengap."""
+
 FAMILIES = [
     ("online", "emitted", lambda chosen: ONLINE),
+    ("speaker_count", "emitted", lambda chosen: SPEAKER_COUNT),
     ("final", "relabelled", final_candidates),
     ("revisions", f"revised_{HORIZON:g}", lambda chosen: REVISIONS),
 ]

@@ -205,3 +205,28 @@ def test_relabelling_only_reaches_the_clusterers_memory(sample):
     slots = [s for s in segs if abs((s[1] - s[0]) - 0.8) < 1e-6]
     assert 0 < len(slots) <= 6
     assert min(a for a, _, _ in segs) > turns[0].start_s  # the first turn is beyond the horizon
+
+
+def test_speaker_count_before_the_first_split():
+    """"forced": one speaker until min_memory slots, then two; "eigengap": two distinct voices split
+    (and, as measured, so may one voice: the eigengap of a call-centred memory is no count test)."""
+    from processors.diarization.clustering import ClusteringConfig, OnlineClusterer
+
+    rng = np.random.default_rng(0)
+
+    def voice(center, n):
+        d = center + 0.03 * rng.standard_normal((n, 256))
+        d /= np.linalg.norm(d, axis=1, keepdims=True)
+        return np.hstack([d, rng.standard_normal((n, 38))]).astype(np.float32)
+
+    a, b = rng.standard_normal(256), rng.standard_normal(256)
+    a, b = a / np.linalg.norm(a), b / np.linalg.norm(b)
+    feats = np.vstack([voice(a, 12), voice(b, 12), voice(a, 6)])
+    forced = OnlineClusterer(ClusteringConfig(min_memory=16))
+    labels = [forced.assign(f, full=True) for f in feats]
+    assert len(set(labels[:12])) == 1 and len(forced.centroids_raw) == 2
+    assert len(set(labels[12:24])) == 1 and labels[12] != labels[0] and set(labels[24:]) == {labels[0]}
+    eigen = OnlineClusterer(ClusteringConfig(first_split="eigengap", min_memory=8))
+    labels = [eigen.assign(f, full=True) for f in feats]
+    assert len(eigen.centroids_raw) == 2
+    assert labels[18] != labels[-1]
