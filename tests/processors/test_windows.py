@@ -8,7 +8,9 @@ from processors.escalation import EscalationConfig
 from processors.fusion import fuse_turn
 from processors.types import AGENT, CUSTOMER
 from processors.windows import (
+    aggregate_span,
     aggregate_window,
+    is_window_end,
     last_window_ending_by,
     last_window_starting_before,
     longest_silence,
@@ -80,3 +82,22 @@ def test_no_customer_speech():
     w, cust = aggregate_window("c", 2, [ft("a1", AGENT, 12.0, 20.0)], CFG)
     assert cust == [] and w.customer_turns == 0 and w.upset_share == 0.0 and not w.upset
     assert w.talk_ratio == 1.0 and w.mean_negativity == 0.0
+
+
+def test_window_ends_and_spans():
+    assert [is_window_end(t, CFG) for t in (25.0, 30.0, 32.5, 35.0, 45.0, 45.000001)] == [
+        False, True, False, True, True, False]
+    cfg = EscalationConfig(window_s=10.0, step_s=2.5)
+    assert is_window_end(12.5, cfg) and not is_window_end(11.0, cfg) and not is_window_end(7.5, cfg)
+    turns = [ft("c1", CUSTOMER, 2.0, 5.0, 0.9), ft("a1", AGENT, 5.5, 8.0), ft("c2", CUSTOMER, 8.5, 12.0, 0.9)]
+    # a span ending at a turn end equals the hopping window with the same bounds
+    span, inside = aggregate_span("c", 0.0, 30.0, turns, CFG)
+    window, inside_w = aggregate_window("c", 0, turns, CFG)
+    assert span == window and inside == inside_w
+    # the call's first seconds: [0, 12) holds 3 + 3.5 s of customer speech, both turns upset
+    span, inside = aggregate_span("c", 0.0, 12.0, turns, CFG)
+    assert span.customer_speech_s == 6.5 and span.upset_share == 1.0 and span.upset
+    assert [t.turn_id for t in inside] == ["c1", "c2"]
+    # upset speech seconds: 6.5 s of upset speech passes 6 s, not 7 s
+    assert aggregate_span("c", 0.0, 12.0, turns, EscalationConfig(min_upset_speech_s=6.0))[0].upset
+    assert not aggregate_span("c", 0.0, 12.0, turns, EscalationConfig(min_upset_speech_s=7.0))[0].upset
