@@ -76,6 +76,57 @@ def band_limit(x: np.ndarray) -> np.ndarray:
     return scipy.signal.sosfilt(_BAND_SOS, x).astype(np.float32)
 
 
+def band_weighted_mel(x: np.ndarray) -> np.ndarray:
+    """Mel power of `x` as if it had passed the 300-3400 Hz band-pass: the FFT power weighted by the
+    filter's |H(f)|^2 before the mel filterbank (the runtime could get it from the power spectrum it
+    already computes for the CNN, one extra small matmul, instead of filtering and a second STFT)."""
+    from processors.emotion.features import DEFAULT_PARAMS as P
+    from processors.emotion.features import _window, mel_filterbank
+
+    freqs = np.fft.rfftfreq(P.n_fft, 1.0 / P.sample_rate)
+    _, h = scipy.signal.sosfreqz(_BAND_SOS, worN=freqs, fs=P.sample_rate)
+    fb = mel_filterbank(P) * (np.abs(h) ** 2)[:, None].astype(np.float32)
+    n_frames = 1 + (x.shape[0] - P.win_length) // P.hop_length
+    frames = np.lib.stride_tricks.as_strided(x, shape=(n_frames, P.win_length),
+                                             strides=(x.strides[0] * P.hop_length, x.strides[0]), writeable=False)
+    spec = scipy.fft.rfft(frames * _window(P), n=P.n_fft, axis=1, workers=1)
+    return (spec.real * spec.real + spec.imag * spec.imag).astype(np.float32) @ fb
+
+
+def _clip_copies_melband(path: str) -> tuple[str, np.ndarray | None]:
+    """The 4 copies' statistics with the band-pass applied in the mel domain only (pitch unchanged)."""
+    global _AUG, _EVAL_NOISE
+    if _AUG is None:
+        _AUG, _EVAL_NOISE = TelephoneAugmenter.from_noise_dir(None), load_noise("cafe_short", part="eval")
+    from processors.emotion.features import check_audio
+
+    try:
+        audio = load_audio(path).samples
+        copies = [audio]
+        for v in range(2):
+            copies.append(_AUG(audio, np.random.default_rng([zlib.crc32(Path(path).name.encode()), v])))
+        copies.append(degrade_for_eval(audio, Path(path).name, _EVAL_NOISE))
+        rows = []
+        for c in copies:
+            x = check_audio(c)
+            rows.append(utterance_stats(x, mel=band_weighted_mel(x)))
+        return path, np.stack(rows)
+    except (BadAudioError, ValueError) as exc:
+        log.warning("skipping %s: %s", path, exc)
+        return path, None
+
+
+def build_melband_cache(out: Path = CACHE.with_name(f"{STATS_VERSION}-melband.npz"), workers: int = 2) -> None:
+    z = np.load(CACHE)
+    paths = [str(DATA / p) for p in z["path"]]
+    t0 = time.time()
+    with ProcessPoolExecutor(workers) as pool:
+        res = dict(pool.map(_clip_copies_melband, paths, chunksize=16))
+    x = np.stack([res[p] for p in paths]).astype(np.float32)
+    np.savez_compressed(out, x=x, path=z["path"])
+    log.info("mel-band cache: %d clips in %.0f s -> %s", len(paths), time.time() - t0, out)
+
+
 def _clip_copies(path: str) -> tuple[str, np.ndarray | None]:
     global _AUG, _EVAL_NOISE
     if _AUG is None:
@@ -241,7 +292,7 @@ def cross_validated(d: Data, x: np.ndarray, kind: str, params: list = (None,), w
     Inner fits are shared: the head trained without folds {k, j} gives fold j's inner predictions for
     outer fold k and fold k's for outer fold j (10 fits for 5 folds instead of 20)."""
     n = len(d.y)
-    folds = sorted(set(d.fold))
+    folds = sorted(int(f) for f in set(d.fold))
     blank = lambda: {c: np.zeros((n, len(EMOTION_LABELS))) for c in CONDITIONS}  # noqa: E731
     pair_pred: dict[tuple, dict] = {}
     if inner:
@@ -297,9 +348,22 @@ def md_table(results: dict[str, dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _plain(obj):
+    """JSON-ready copy: numpy scalars to Python, dict keys to str."""
+    if isinstance(obj, dict):
+        return {str(k): _plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_plain(v) for v in obj]
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    return obj
+
+
 def write(out: Path, title: str, tables: dict[str, dict], extra: dict, notes: str = "") -> None:
     out.mkdir(parents=True, exist_ok=True)
-    (out / "results.json").write_text(json.dumps({"tables": tables, **extra}, indent=1, default=float))
+    (out / "results.json").write_text(json.dumps(_plain({"tables": tables, **extra}), indent=1))
     md = [f"# {title}", "", f"command: `python -m models.emotion.experiments {' '.join(sys.argv[1:])}`", ""]
     if notes:
         md += [notes, ""]
@@ -362,11 +426,13 @@ def enrol_normalise(d: Data, x: np.ndarray, k: int, mode: str, seed: int = 0) ->
     return out
 
 
-def exp_enrol(d: Data, out: Path, kinds: list[str], ks: list[int], modes: list[str]) -> None:
+def exp_enrol(d: Data, out: Path, kinds: list[str], ks: list[int], modes: list[str], standard: bool = True) -> None:
     table, chosen = baseline_rows(d), {}
     for kind in kinds:
-        r = cross_validated(d, d.raw, kind, HEAD_GRID[kind][:1], inner=False)
-        table[f"{kind}: standard protocol, 0.5 CNN + 0.5 stats"] = table_metrics(d, r["mix_fixed"])
+        if standard:  # the same head without enrolment (also in experiment 1's table)
+            r = cross_validated(d, d.raw, kind, HEAD_GRID[kind][:1], inner=False)
+            table[f"{kind}: standard protocol, statistics only"] = table_metrics(d, r["stats"])
+            table[f"{kind}: standard protocol, 0.5 CNN + 0.5 stats"] = table_metrics(d, r["mix_fixed"])
         for mode in modes:
             for k in ks:
                 xn = enrol_normalise(d, d.raw, k, mode)
@@ -393,7 +459,7 @@ def feature_shift(d: Data, x: np.ndarray, rows: np.ndarray) -> dict[str, np.ndar
     return {"mean_shift": diff.mean(0), "abs_shift": np.abs(diff).mean(0), "corr": np.nan_to_num(corr)}
 
 
-def exp_phone(d: Data, out: Path, kinds: list[str], drop_fracs: list[float]) -> None:
+def exp_phone(d: Data, out: Path, kinds: list[str], drop_fracs: list[float], standard: bool = True) -> None:
     shift = feature_shift(d, d.raw, np.arange(len(d.y)))
     order = np.argsort(-shift["abs_shift"])
     ranking = [{"stat": STAT_NAMES[f], "mean_shift_sd": float(shift["mean_shift"][f]),
@@ -403,15 +469,16 @@ def exp_phone(d: Data, out: Path, kinds: list[str], drop_fracs: list[float]) -> 
     table = baseline_rows(d)
     kept_info = {}
     for kind in kinds:
-        r = cross_validated(d, d.raw, kind, HEAD_GRID[kind][:1], inner=False)
-        table[f"{kind}: all {N_STATS} stats (shipped), stats only"] = table_metrics(d, r["stats"])
-        table[f"{kind}: all {N_STATS} stats (shipped), 0.5 CNN + 0.5 stats"] = table_metrics(d, r["mix_fixed"])
+        if standard:  # also in experiment 1's table
+            r = cross_validated(d, d.raw, kind, HEAD_GRID[kind][:1], inner=False)
+            table[f"{kind}: all {N_STATS} stats (shipped), stats only"] = table_metrics(d, r["stats"])
+            table[f"{kind}: all {N_STATS} stats (shipped), 0.5 CNN + 0.5 stats"] = table_metrics(d, r["mix_fixed"])
         for frac in drop_fracs:
             # ranking computed per outer fold on its training speakers only (no test audio)
             n = len(d.y)
             probs = {c: np.zeros((n, len(EMOTION_LABELS))) for c in CONDITIONS}
             mix = {c: np.zeros((n, len(EMOTION_LABELS))) for c in CONDITIONS}
-            for k in sorted(set(d.fold)):
+            for k in sorted(int(f) for f in set(d.fold)):
                 train, test = np.flatnonzero(d.fold != k), np.flatnonzero(d.fold == k)
                 s = feature_shift(d, d.raw, train)["abs_shift"]
                 keep = np.sort(np.argsort(s)[: int(round(N_STATS * (1 - frac)))])
@@ -445,25 +512,31 @@ def shift_summary(ranking: list[dict], shift: dict, band_shift: dict) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("experiment", choices=["cache", "heads", "enrol", "phone"])
+    parser.add_argument("experiment", choices=["cache", "cache-melband", "heads", "enrol", "phone"])
     parser.add_argument("--out", default=None)
     parser.add_argument("--heads", default=None, help="comma-separated: mlp_bag,logreg,svm,hgb")
     parser.add_argument("--k", default="4,8", help="enrolment clips per speaker")
     parser.add_argument("--modes", default="centre_scale,centre", help="enrolment normalisations")
+    parser.add_argument("--no-standard", action="store_true", help="enrol/phone: skip the rows of the unchanged protocol (in experiment 1's table)")
     parser.add_argument("--drop", default="0.1,0.25", help="fractions of the most shifted statistics to drop")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if args.experiment == "cache":
         build_cache()
         return 0
+    if args.experiment == "cache-melband":
+        build_melband_cache()
+        return 0
     d = load_data()
     out = Path(args.out or REPO_ROOT / "build" / f"exp_{args.experiment}")
     if args.experiment == "heads":
         exp_heads(d, out, (args.heads or "mlp_bag,logreg,svm,hgb").split(","))
     elif args.experiment == "enrol":
-        exp_enrol(d, out, (args.heads or "mlp_bag").split(","), [int(k) for k in args.k.split(",")], args.modes.split(","))
+        exp_enrol(d, out, (args.heads or "mlp_bag").split(","), [int(k) for k in args.k.split(",")], args.modes.split(","),
+                  standard=not args.no_standard)
     else:
-        exp_phone(d, out, (args.heads or "mlp_bag").split(","), [float(f) for f in args.drop.split(",")])
+        exp_phone(d, out, (args.heads or "mlp_bag").split(","), [float(f) for f in args.drop.split(",") if f],
+                  standard=not args.no_standard)
     return 0
 
 
