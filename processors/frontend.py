@@ -53,6 +53,7 @@ from processors.audio.decode import (
     decode_payload,
     encode_samples,
     float_to_int16,
+    full_scale_count,
 )
 from processors.audio.resample_stream import StreamResampler
 from processors.audio.sequencing import Gap, Sequencer
@@ -142,7 +143,6 @@ class FrontEndStats:
     last_error: str = ""
 
 
-_CLIP_LEVEL = {"pcm_s16le": 32767 / 32768.0, "mulaw": 32124 / 32768.0, "alaw": 32256 / 32768.0}
 
 
 class _Channel:
@@ -154,8 +154,9 @@ class _Channel:
         self.encoding: str | None = None
         self.rate: int | None = None
         self.resampler: StreamResampler | None = None
-        self.raw = np.zeros(0, np.float32)
-        """Decoded samples at the source rate, waiting for `process_ms` worth."""
+        self.raw: list[np.ndarray] = []
+        """Decoded samples at the source rate (one array per frame), waiting for `process_ms` worth."""
+        self.raw_len = 0
         self.vad_queue = np.zeros((0, VAD_WINDOW), np.float32)
         """16 kHz windows waiting for the VAD (stereo: for the other side, to share one batch)."""
         self.buffer = np.zeros(0, np.float32)
@@ -181,7 +182,7 @@ class _Channel:
         return {
             "sequencer": self.sequencer.to_state(), "encoding": self.encoding, "rate": self.rate,
             "resampler": None if self.resampler is None else self.resampler.to_state(),
-            "raw": float_to_int16(self.raw),  # decoded PCM16/G.711: exactly int16 values
+            "raw": float_to_int16(self.take_raw(keep=True)),  # decoded PCM16/G.711: exactly int16 values
             "vad_queue": self.vad_queue,
             "buffer": self.buffer, "vad": self.vad.to_state(), "denoiser": self.denoiser.to_state(),
             "denoise_skip": self.denoise_skip, "denoised": self.denoised, "probs": list(self.probs),
@@ -189,11 +190,19 @@ class _Channel:
             "speech": self.speech, "turn_index": self.turn_index,
         }
 
+    def take_raw(self, keep: bool = False) -> np.ndarray:
+        """The waiting decoded samples as one array (emptied unless `keep`)."""
+        raw = self.raw[0] if len(self.raw) == 1 else (np.concatenate(self.raw) if self.raw else np.zeros(0, np.float32))
+        if not keep:
+            self.raw, self.raw_len = [], 0
+        return raw
+
     def load_state(self, st: dict, call_id: str) -> None:
         self.sequencer.load_state(st["sequencer"], call_id)
         self.encoding, self.rate = st["encoding"], st["rate"]
         self.resampler = None if st["resampler"] is None else StreamResampler.from_state(st["resampler"])
-        self.raw = np.asarray(st["raw"], np.int16).astype(np.float32) / 32768.0
+        raw = np.asarray(st["raw"], np.int16).astype(np.float32) / 32768.0
+        self.raw, self.raw_len = ([raw] if len(raw) else []), len(raw)
         self.vad_queue = np.asarray(st["vad_queue"], np.float32).reshape(-1, VAD_WINDOW)
         self.buffer = np.asarray(st["buffer"], np.float32)
         self.vad = VadState.from_state(st["vad"])
@@ -388,15 +397,12 @@ class FrontEnd:
         else:
             samples = decode_payload(item.payload, ch.encoding)
             ch.sequencer.note_released(item, 1000.0 * len(samples) / ch.rate)
-            level = _CLIP_LEVEL[ch.encoding]
-            # two reductions first: almost no frame reaches full scale (compared in float32, as before)
-            if len(samples) and (samples.max() >= level or -samples.min() >= level) and \
-                    np.count_nonzero(np.abs(samples) >= level) >= max(2, len(samples) // 200):
+            if len(samples) and full_scale_count(item.payload, ch.encoding) >= max(2, len(samples) // 200):
                 self._stats.clipped_frames += 1
-        ch.raw = np.concatenate([ch.raw, samples]) if len(ch.raw) else samples
-        if len(ch.raw) * 1000.0 >= self.config.process_ms * ch.rate:
-            self._feed(ch, ch.resampler.process(ch.raw))
-            ch.raw = np.zeros(0, np.float32)
+        ch.raw.append(samples)
+        ch.raw_len += len(samples)
+        if ch.raw_len * 1000.0 >= self.config.process_ms * ch.rate:
+            self._feed(ch, ch.resampler.process(ch.take_raw()))
 
     def _feed(self, ch: _Channel, samples16: np.ndarray, final: bool = False) -> None:
         """Cut 16 kHz audio into VAD windows (the last one zero-padded at the end of the call)."""
@@ -528,8 +534,7 @@ class FrontEnd:
                 continue
             for item in ch.sequencer.flush():
                 self._consume(ch, item)
-            head = ch.resampler.process(ch.raw)
-            ch.raw = np.zeros(0, np.float32)
+            head = ch.resampler.process(ch.take_raw())
             self._feed(ch, np.concatenate([head, ch.resampler.flush()]), final=True)
         raw = self._settle_jobs()
         run_vad_jobs(self.vad_jobs(final=True))

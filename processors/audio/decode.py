@@ -87,6 +87,24 @@ _DECODE_TABLES = {
 _ENCODE_TABLES = {"mulaw": _int16_to_ulaw(_ALL_INT16), "alaw": _int16_to_alaw(_ALL_INT16)}
 
 
+_FULL_SCALE_BYTES = {
+    enc: [bytes([b]) for b in np.flatnonzero(np.abs(table) >= table.max())] for enc, table in _DECODE_TABLES.items()
+}
+"""G.711 codes of the largest magnitude (mu-law +-32124, A-law +-32256 of 32768)."""
+
+
+def full_scale_count(payload: bytes, encoding: str) -> int:
+    """Samples of a (valid) payload at the encoding's full scale: a clipping sign. PCM16: |v| >= 32767;
+    G.711: the codes of the largest magnitude (counted on the bytes, no decoding)."""
+    enc = canonical_encoding(encoding)
+    if enc != "pcm_s16le":
+        return sum(payload.count(code) for code in _FULL_SCALE_BYTES[enc])
+    v = np.frombuffer(payload, dtype="<i2")
+    if not len(v) or (v.max() < 32767 and v.min() > -32767):  # two reductions: the usual case
+        return 0
+    return int(np.count_nonzero(v >= 32767) + np.count_nonzero(v <= -32767))
+
+
 def bytes_per_sample(encoding: str) -> int:
     return 2 if canonical_encoding(encoding) == "pcm_s16le" else 1
 

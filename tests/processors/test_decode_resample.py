@@ -7,7 +7,14 @@ import warnings
 import numpy as np
 import pytest
 
-from processors.audio.decode import DecodeError, canonical_encoding, decode_payload, encode_samples
+from processors.audio.decode import (
+    DecodeError,
+    canonical_encoding,
+    decode_payload,
+    encode_samples,
+    float_to_int16,
+    full_scale_count,
+)
 from processors.audio.resample_stream import StreamResampler
 from processors.audio.statepack import StateError, pack_state, unpack_state
 
@@ -78,3 +85,24 @@ def test_state_pack_rejects_garbage():
     back = unpack_state(pack_state(tree))
     assert np.array_equal(back["a"], tree["a"]) and back["a"].dtype == np.int16
     assert back["b"] == [1, 2.5, None, "x"] and back["c"]["d"].shape == (2, 3)
+
+
+def test_full_scale_count_and_float_to_int16_match_the_decoded_definitions():
+    """Clipping is counted on the payload (no decoding) and float->int16 runs in float32: both must
+    equal the plain definitions on the decoded floats, full-scale codes included."""
+    level = {"pcm_s16le": 32767 / 32768.0, "mulaw": 32124 / 32768.0, "alaw": 32256 / 32768.0}
+    rng = np.random.default_rng(4)
+    for enc, lv in level.items():
+        width = 2 if enc == "pcm_s16le" else 1
+        for trial in range(60):
+            raw = rng.integers(0, 256, int(rng.integers(0, 300)) * width, dtype=np.uint8)
+            if enc == "pcm_s16le" and trial % 2:
+                v = raw.view("<i2").copy()
+                v[rng.integers(0, max(1, len(v)), 4)] = rng.choice([32767, -32768, -32767, 32766], 4)
+                raw = v.view(np.uint8)
+            payload = raw.tobytes()
+            x = decode_payload(payload, enc)
+            assert full_scale_count(payload, enc) == np.count_nonzero(np.abs(x) >= lv)
+            y = (x * rng.uniform(0.5, 1.1)).astype(np.float32)
+            ref = np.clip(np.round(y.astype(np.float64) * 32768.0), -32768, 32767).astype(np.int16)
+            assert np.array_equal(float_to_int16(y), ref)
