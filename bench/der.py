@@ -14,7 +14,10 @@ Hypothesis: the mono clip fed frame by frame (20 ms PCM16) through `FrontEnd`, s
   call grows, applied to the labels already emitted. A turn whose slots now disagree is split at
   the slot edge; no speech is added or moved. This is what `callpulse diarize --relabel` prints.
 
-    python -m bench.der [--data DIR] [--frame-ms 20] [--stereo] [--set max_speakers=4 ...]
+Also the demo calls (demo/calls, synthetic two-party calls, downmixed; see DEMO_CALLS), pooled
+apart: never used to choose a setting.
+
+    python -m bench.der [--data DIR] [--no-demo] [--frame-ms 20] [--stereo] [--set max_speakers=4 ...]
                         [--config vad_threshold=0.4 ...] [--encoding mulaw --rate 8000] [--out FILE]
     -> prints the table, writes bench/results/der.json
 """
@@ -204,17 +207,39 @@ CLIPS = [("sample", "sample.rttm", None)] + [
     (f"tst0{i}", "debug.test.rttm", "debug.test.uem") for i in range(2)]
 
 
+DEMO_CALLS = Path(__file__).resolve().parents[1] / "demo" / "calls"
+"""Synthetic two-party calls (demo/make_calls.py: RAVDESS actors 1-8 reading alternately, no
+overlap); stereo ones are downmixed. Reference: the transcript's turn times (trimmed clips, 0.12 s
+of padding). A held-out check of the two-party case: no setting was chosen on them and their
+speakers are not in the WCCN statistics (processors/diarization/wccn.py)."""
+
+
+def demo_clips() -> list[tuple[str, Path, list[Segment]]]:
+    out = []
+    for transcript in sorted(DEMO_CALLS.glob("*.transcript.json")):
+        stem = transcript.name.removesuffix(".transcript.json")
+        audio = DEMO_CALLS / f"{stem}.flac"
+        if audio.exists():
+            ref = [(float(t["start_s"]), float(t["end_s"]), t["speaker"]) for t in json.loads(transcript.read_text())]
+            out.append((f"demo:{stem}", audio, ref))
+    return out
+
+
 def evaluate(data: Path, frame_ms: float = 20, config=None, clips=None, encoding: str = "pcm_s16le",
-             rate: int = 16000) -> dict:
+             rate: int = 16000, demo: bool = True) -> dict:
     results = {}
+    items = []
     for name, rttm, uem_file in CLIPS:
+        audio = data / f"{name}.flac"
+        if audio.exists():
+            ref = read_rttm(data / rttm).get(name, [])
+            uem = read_uem(data / uem_file).get(name) if uem_file and (data / uem_file).exists() else None
+            items.append((name, audio, ref, uem))
+    if demo:
+        items += [(name, audio, ref, None) for name, audio, ref in demo_clips()]
+    for name, audio, ref, uem in items:
         if clips and name not in clips:
             continue
-        audio = data / f"{name}.flac"
-        if not audio.exists():
-            continue
-        ref = read_rttm(data / rttm).get(name, [])
-        uem = read_uem(data / uem_file).get(name) if uem_file and (data / uem_file).exists() else None
         hyp, timing = streaming_hypothesis(audio, frame_ms, config, encoding, rate)
         rel, rev = timing["relabelled"], timing["revised"]
         results[name] = {
@@ -266,6 +291,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--frame-ms", type=float, default=20)
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "results" / "der.json")
     parser.add_argument("--clips", nargs="*")
+    parser.add_argument("--no-demo", action="store_true", help="leave out the demo calls (demo/calls)")
     parser.add_argument("--encoding", default="pcm_s16le", choices=["pcm_s16le", "mulaw", "alaw"],
                         help="send the clips as this encoding (telephone: mulaw at --rate 8000)")
     parser.add_argument("--rate", type=int, default=16000, choices=[8000, 16000, 44100, 48000])
@@ -281,14 +307,14 @@ def main(argv: list[str] | None = None) -> int:
     overrides = {k: json.loads(v) for k, v in (item.split("=", 1) for item in args.set)}
     front = {k: json.loads(v) for k, v in (item.split("=", 1) for item in args.config)}
     results = evaluate(args.data, args.frame_ms, FrontEndConfig(diarization=overrides, **front), clips=args.clips,
-                       encoding=args.encoding, rate=args.rate)
+                       encoding=args.encoding, rate=args.rate, demo=not args.no_demo)
     results["_settings"] = {"frame_ms": args.frame_ms, "diarization_overrides": overrides, "front_end": front,
                             "encoding": args.encoding, "rate": args.rate}
     results["_selection"] = selection_record(overrides)
     print("as emitted (labels each turn had when it came out) | revised (online revisions issued within "
           f"{REVISION_HORIZON_S:g} s of a piece's end) | relabelled (end of call, processors/diarization/relabel.py)")
     print("miss = missed speech, of which ovl = overlapped speech (the hypothesis spoke, with fewer voices)")
-    print(f"{'clip':8} {'spk':>3} {'hyp':>3} {'DER':>7} {'miss':>6} {'ovl':>6} {'FA':>6} {'conf':>6} {'DER.25':>7} | "
+    print(f"{'clip':17} {'spk':>3} {'hyp':>3} {'DER':>7} {'miss':>6} {'ovl':>6} {'FA':>6} {'conf':>6} {'DER.25':>7} | "
           f"{'DER':>7} {'DER.25':>7} | {'DER':>7} {'conf':>6} {'DER.25':>7}  ms/s")
     for name, r in results.items():
         if name.startswith("_"):
@@ -297,11 +323,11 @@ def main(argv: list[str] | None = None) -> int:
         va, vb = r["revised"]["no_collar"], r["revised"]["collar_0.25"]
         ra, rb = r["relabelled"]["no_collar"], r["relabelled"]["collar_0.25"]
         t = a["total"] or 1
-        print(f"{name:8} {a['ref_speakers']:>3} {a['hyp_speakers']:>3} {100*a['der']:6.1f}% {100*a['missed']/t:5.1f}% "
+        print(f"{name:17} {a['ref_speakers']:>3} {a['hyp_speakers']:>3} {100*a['der']:6.1f}% {100*a['missed']/t:5.1f}% "
               f"{100*a['missed_overlap']/t:5.1f}% {100*a['false_alarm']/t:5.1f}% {100*a['confusion']/t:5.1f}% {100*b['der']:6.1f}% | "
               f"{100*va['der']:6.1f}% {100*vb['der']:6.1f}% | "
               f"{100*ra['der']:6.1f}% {100*ra['confusion']/t:5.1f}% {100*rb['der']:6.1f}%  {r['cpu_ms_per_s']:.1f}")
-    ami = [r for n, r in results.items() if n != "sample" and not n.startswith("_")]
+    ami = [r for n, r in results.items() if n != "sample" and not n.startswith(("_", "demo:"))]
     if ami:
         for prefix, get in (("", lambda r: r), ("revised_", lambda r: r["revised"]),
                             ("relabelled_", lambda r: r["relabelled"])):
@@ -313,7 +339,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"AMI pooled DER (no collar / 0.25 s collar): as emitted {100*p['no_collar']:.1f}% / "
               f"{100*p['collar_0.25']:.1f}%; revised {100*p['revised_no_collar']:.1f}% / {100*p['revised_collar_0.25']:.1f}%; "
               f"relabelled {100*p['relabelled_no_collar']:.1f}% / {100*p['relabelled_collar_0.25']:.1f}%")
-        two = [r for n, r in results.items() if n != "sample" and not n.startswith("_")
+        two = [r for n, r in results.items() if n != "sample" and not n.startswith(("_", "demo:"))
                and r["no_collar"]["ref_speakers"] == 2]
         for prefix, get in (("", lambda r: r), ("relabelled_", lambda r: r["relabelled"])):
             tot = sum(get(r)["no_collar"]["total"] for r in two)
@@ -323,6 +349,17 @@ def main(argv: list[str] | None = None) -> int:
         q = results["_ami_two_speaker_pooled"]
         print(f"AMI clips with 2 reference speakers, pooled, no collar: as emitted {100*q['no_collar']:.1f}%, "
               f"relabelled {100*q['relabelled_no_collar']:.1f}%")
+    demo = [r for n, r in results.items() if n.startswith("demo:")]
+    if demo:
+        for prefix, get in (("", lambda r: r), ("relabelled_", lambda r: r["relabelled"])):
+            for key in ("no_collar", "collar_0.25"):
+                tot = sum(get(r)[key]["total"] for r in demo)
+                err = sum(get(r)[key]["missed"] + get(r)[key]["false_alarm"] + get(r)[key]["confusion"] for r in demo)
+                results.setdefault("_demo_pooled", {})[prefix + key] = err / tot if tot else 0.0
+        d = results["_demo_pooled"]
+        print(f"demo calls (synthetic two-party, held out), pooled: as emitted {100*d['no_collar']:.1f}% / "
+              f"{100*d['collar_0.25']:.1f}%; relabelled {100*d['relabelled_no_collar']:.1f}% / "
+              f"{100*d['relabelled_collar_0.25']:.1f}%")
     print(results["_selection"]["note"])
     if args.stereo:
         results["_stereo_sample"] = stereo_sample(args.data, [None, -60, -50, -40], front=front)

@@ -48,9 +48,9 @@ class DiarizationConfig:
     tail_reuse_s: float = 0.3
     """A region's unlabelled tail shorter than this reuses the previous slot's label (no embedding)."""
     voiceprint_threshold: float = 0.6
-    smooth_slots: bool = True
+    smooth_slots: bool = False
     """Without look-ahead: label a slot from its features averaged with the previous slot's.
-    Chosen on AMI (as-emitted DER, with the other chosen settings: on 48.4%, off 49.0%)."""
+    Chosen on AMI (as-emitted DER, with the other chosen settings: off 48.7%, on 48.9%)."""
     lookahead: bool = False
     """Label a slot once the next one is embedded, from the mean features of the slots before, at
     and after it (same stretch of speech): a change is placed at the right slot, for one more slot
@@ -60,8 +60,8 @@ class DiarizationConfig:
     revision_source: str = "off"
     """Online revisions of emitted labels (`SpeakerLabeler.take_revisions`): "final" (a fresh
     clustering of the memory with the end-of-call weights), "online" (the online clustering's
-    labels) or "off". Off by default: on AMI the best revision setting gained 0.1 point of pooled
-    DER within 5 s (48.3% vs 48.4%) and lost 1.2 points held out (bench/der_select.py); on 30 s
+    labels) or "off". Off by default: on AMI the best revision setting gained 0.2 point of pooled
+    DER within 5 s (48.5% vs 48.7%) and lost 1.5 points held out (bench/der_select.py); on 30 s
     clips the early clusterings that revisions rely on are unstable."""
     revision_min_memory: int = 0
     """No revisions before the memory holds this many slots (early clusterings are unstable)."""

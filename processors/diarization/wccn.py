@@ -7,10 +7,12 @@ within-speaker covariance, r = `reg` times its mean eigenvalue.
 
 Why: a 0.82 s d-vector of the wheel's embedder moves with the phonemes and the emotion of the
 window about as much as with the speaker; clustering cosine then groups windows by content as much
-as by voice. S_w is estimated once, offline, on acted emotional speech of 32 speakers who are in
-none of the diarization clips (RAVDESS actors 01-18, SAVEE DC/JE/JK, TESS OAF, EmoDB's 10: every
+as by voice. S_w is estimated once, offline, on acted emotional speech of 24 speakers who are in
+none of the diarization clips (RAVDESS actors 09-18, SAVEE DC/JE/JK, TESS OAF, EmoDB's 10: every
 emotion of each speaker, so emotion counts as within-speaker variation), windows of 0.82 s every
-0.4 s. The statistics ship as `wccn.npz` (~0.3 MB); rebuild them with
+0.4 s. RAVDESS actors 01-08 are left out: the demo calls (demo/calls) are made of their voices,
+so the demo calls stay a held-out two-party test of the diarization (bench/der.py). The
+statistics ship as `wccn.npz` (~0.3 MB); rebuild them with
 
     python -m processors.diarization.wccn [--data ../shared/data/ser] [--out processors/diarization/wccn.npz]
 
@@ -76,6 +78,10 @@ def transforms(reg: float) -> tuple[np.ndarray, np.ndarray] | None:
     return mats[0].astype(np.float32), mats[1].astype(np.float32)
 
 
+EXCLUDED = {f"ravdess{i:02d}" for i in range(1, 9)}
+"""Speakers of the demo calls (demo/calls/*.script.json: RAVDESS actors 1-8)."""
+
+
 def build(data: Path, step_s: float = 0.4) -> dict[str, np.ndarray]:
     from processors.audio.io import load_audio
     from processors.diarization.embedder import EMBED_WINDOW, speaker_features
@@ -84,8 +90,10 @@ def build(data: Path, step_s: float = 0.4) -> dict[str, np.ndarray]:
     step = int(step_s * 16000)
     for path in sorted(data.rglob("*.flac")):
         speaker = speaker_of(path)
+        if speaker is None or speaker in EXCLUDED:
+            continue
         audio = load_audio(path).samples
-        if speaker is None or len(audio) < EMBED_WINDOW:
+        if len(audio) < EMBED_WINDOW:
             continue
         windows = np.stack([audio[s:s + EMBED_WINDOW] for s in range(0, len(audio) - EMBED_WINDOW + 1, step)])
         energy = np.sqrt(np.mean(windows ** 2, axis=1))
