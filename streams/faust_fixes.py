@@ -30,6 +30,15 @@ restarts the call from a checkpoint that does not hold the frame). Dropped: ackn
 messages of an earlier generation, or received between the start of a revoke and the new
 assignment. Every such message is fetched again after the rebalance (the consumer seeks back to
 the committed offsets), so dropping the acknowledgement costs a redelivery, never a message.
+
+Messages cleared from the stream buffers when a recovery ends: once the tables are recovered, Faust
+resumes fetching the stream partitions, seeks them to the committed offsets, and only then calls
+`flow_control.resume()`, which empties every stream's buffer (`clear_on_resume`). The fetcher runs
+all along, so what it fetched after the seek and before that call is thrown away, while the
+consumer's read position has already moved past it: those messages are never delivered by this
+worker (seen in the restart test: a restored call's frames started 250 frames after its
+checkpoint). Fixed: stream partitions resumed during a recovery's last step stay paused until
+the consumer's flow is resumed, right after the buffers are emptied.
 """
 
 from __future__ import annotations
@@ -39,6 +48,7 @@ from bisect import bisect_left
 from typing import Any
 
 import faust
+from faust.tables.recovery import Recovery
 from faust.transport.consumer import Consumer
 from faust.types.tuples import ack_lock
 from faust.utils.functional import consecutive_numbers
@@ -73,6 +83,10 @@ def install(app: Any) -> None:
         Consumer._new_offset = _new_offset
         Consumer._filter_committable_offsets = _filter_committable_offsets
         Consumer.ack = _make_ack(Consumer.ack)
+        Consumer.resume_partitions = _make_resume_partitions(Consumer.resume_partitions)
+        Consumer.resume_flow = _make_resume_flow(Consumer.resume_flow)
+        Recovery.on_recovery_completed = _holding_stream_resumes(Recovery.on_recovery_completed)
+        Recovery._resume_streams = _holding_stream_resumes(Recovery._resume_streams)
         Consumer._callpulse_fixed = True
     start = app.on_rebalance_start
 
@@ -104,6 +118,47 @@ def _make_ack(original):
         return original(self, message)
 
     return ack
+
+
+_HOLD = "_callpulse_hold_resume"
+_HELD = "_callpulse_held_tps"
+
+
+def _holding_stream_resumes(original):
+    """Run a recovery's last step with stream-partition resumes held back until resume_flow()."""
+    async def step(self, *args, **kwargs):
+        consumer = self.app.consumer
+        setattr(consumer, _HOLD, True)
+        setattr(consumer, _HELD, set())
+        try:
+            return await original(self, *args, **kwargs)
+        finally:
+            setattr(consumer, _HOLD, False)  # not released (e.g. a new rebalance): the next recovery resumes them
+            setattr(consumer, _HELD, set())
+
+    return step
+
+
+def _make_resume_partitions(original):
+    def resume_partitions(self, tps) -> None:
+        if getattr(self, _HOLD, False):
+            getattr(self, _HELD).update(tps)
+            return
+        original(self, tps)
+
+    return resume_partitions
+
+
+def _make_resume_flow(original):
+    def resume_flow(self) -> None:
+        held = getattr(self, _HELD, None) if getattr(self, _HOLD, False) else None
+        if held:
+            setattr(self, _HOLD, False)
+            setattr(self, _HELD, set())
+            Consumer.resume_partitions(self, held)
+        original(self)
+
+    return resume_flow
 
 
 def _in_flight_floors(consumer) -> dict:
