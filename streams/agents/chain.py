@@ -224,8 +224,10 @@ class ChainStage:
         # ids: the store collapses them, alert consumers dedupe by alert_id); the other order could
         # lose them, since the restored chain would treat the redelivered event as a duplicate.
         await self._publish(call_id.encode(), sends)
-        if outputs or extra or kind == "control":
-            self.table[call_id.encode()] = st.to_bytes()
+        # Saved after every event that reached the chain, outputs or not: a transcript segment that
+        # comes before its turn changes the state without an output, and once its event is
+        # acknowledged a restart (or the roll-back of a later failed event) must not forget it.
+        self.table[call_id.encode()] = st.to_bytes()
         if st.ended:
             self.calls.pop(call_id, None)
 
