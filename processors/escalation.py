@@ -34,8 +34,9 @@ shipped knobs with words, medians after the onset): the first customer turn over
 at 1.8 s and is scored upset at 2.1 s (85% of calls within 10 s); the *second* upset turn ends at 11.5 s
 (44% within 10 s) — the 2-turn requirement plus the classifier's misses are most of it; the share then
 holds at once (11.5 s), the next 5 s step point adds ~1 s (12.2 s; early firing removes it), and a
-streaming chain emits the alert ~8 s later again (21 s: the 10 s lateness while the watermark is inferred
-from turn starts, `watermark_from_turns`; with exact progress marks from the source ~1.5 s).
+streaming chain emits the alert ~8 s later again (21.4 s, none within 10 s: the 10 s lateness while the
+watermark is inferred from turn starts, `watermark_from_turns`; with exact progress marks from the source
+and 2 s lateness kept for the transcripts, ~2 s: 14.2 s, or 13.7 s with early firing).
 Defaults (threshold 0.75, share 0.3, 2 turns, 1 window, early firing off) are the tuning-fold [0, 1]
 choice for emotion model 2.0 with the per-call voice baseline (`processors.fusion`); with early firing in
 the grid the joint (with and without words) choice still leaves it off on both tuning splits: it gains
