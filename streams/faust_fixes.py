@@ -37,8 +37,11 @@ resumes fetching the stream partitions, seeks them to the committed offsets, and
 all along, so what it fetched after the seek and before that call is thrown away, while the
 consumer's read position has already moved past it: those messages are never delivered by this
 worker (seen in the restart test: a restored call's frames started 250 frames after its
-checkpoint). Fixed: stream partitions resumed during a recovery's last step stay paused until
-the consumer's flow is resumed, right after the buffers are emptied.
+checkpoint). Fixed twice over: `flow_control.resume()` no longer empties the buffers (the revoke
+empties them explicitly with `flow_control.clear()`, and whatever of an older generation is left
+is skipped by the streams; a message of the current generation kept is at worst delivered twice,
+which every stage tolerates), and stream partitions resumed during a recovery's last step stay
+paused until the consumer's flow is resumed.
 """
 
 from __future__ import annotations
@@ -52,6 +55,7 @@ from faust.tables.recovery import Recovery
 from faust.transport.consumer import Consumer
 from faust.types.tuples import ack_lock
 from faust.utils.functional import consecutive_numbers
+from mode.utils.queues import FlowControlEvent
 
 REVOKING_ATTR = "_callpulse_revoking"
 CHECKED_FAUST = "0.15.3"
@@ -87,6 +91,7 @@ def install(app: Any) -> None:
         Consumer.resume_flow = _make_resume_flow(Consumer.resume_flow)
         Recovery.on_recovery_completed = _holding_stream_resumes(Recovery.on_recovery_completed)
         Recovery._resume_streams = _holding_stream_resumes(Recovery._resume_streams)
+        FlowControlEvent.resume = _resume_without_clearing
         Consumer._callpulse_fixed = True
     start = app.on_rebalance_start
 
@@ -118,6 +123,12 @@ def _make_ack(original):
         return original(self, message)
 
     return ack
+
+
+def _resume_without_clearing(self) -> None:
+    """FlowControlEvent.resume without emptying the queues (see the module docstring)."""
+    self._suspend.clear()
+    self._resume.set()
 
 
 _HOLD = "_callpulse_hold_resume"
