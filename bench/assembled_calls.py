@@ -1094,7 +1094,8 @@ def print_tables(results: dict) -> None:
         for split, c in r["configs"].items():
             esc, fus = c["escalation"], c["fusion"]
             print(f"    split {split}: threshold {esc['upset_threshold']}, share {esc['upset_share']}, min turns "
-                  f"{esc['min_upset_turns']}, windows {esc['consecutive_windows']}, early firing "
+                  f"{esc['min_upset_turns']}, upset seconds {esc.get('min_upset_speech_s', 0.0)}, windows "
+                  f"{esc['consecutive_windows']}, early firing "
                   f"{esc.get('early_firing', False)}, voice weight {fus['voice_weight']}, "
                   f"baseline turns {fus.get('baseline_turns', 0)}")
         print(f"    turn AUC {r['turn_auc']}; late events when replayed in front-end emission order: "
