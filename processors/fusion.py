@@ -47,7 +47,7 @@ not alert; f = 0.05 does).  `words_neutral_evidence` is the knob for that; 0.5 i
 False alerts there (bench "false alert" lines, 2026-11-22 run: 6 with the fused knobs, 1 with the shipped
 ones): in every one, the words of a *calm* clip (a neutral or positive held-out tweet) score -0.67 to
 -0.92 with the polarity model, and the voice is mid-range or high; voice only removes 4 of the 6 fused ones.
-Turning the baseline off removes 2 (callers whose calm turns score low, 0.27-0.30 raw, lifted to 0.40-0.47
+Turning the baseline off removes 2 (callers whose calm turns score low, 0.27-0.34 raw, lifted to 0.40-0.52
 by the baseline) and 2 windows in a row 3 (at ~5 s more latency); re-arming plays no part (all are first
 episodes).  The shipped one (voice 0.87 / 0.65, words -0.81 twice) survives every change tried.
 """
