@@ -58,6 +58,35 @@ def record_events(path: Path, frame_ms: float = 20) -> Recording:
     return Recording(path.stem, events, config.min_turn_s, config.max_turn_s, clip.duration_s)
 
 
+def front_end_hash() -> str:
+    """Hash of the sources the speech gate's events depend on (not the diarization's)."""
+    root = Path(__file__).resolve().parents[1] / "processors"
+    h = hashlib.sha1()
+    paths = [root / n for n in ("frontend.py", "turns.py", "vad.py", "types.py")]
+    for sub in ("audio", "denoise"):
+        paths += sorted((root / sub).glob("*.py"))
+    for p in paths:
+        if p.exists():
+            h.update(p.read_bytes())
+    return h.hexdigest()[:10]
+
+
+def cached_record(path: Path, cache: Path | None = None) -> Recording:
+    """`record_events`, kept under build/der_events/ (keyed by the clip's bytes and the front end's
+    sources)."""
+    import pickle
+
+    cache = cache or Path(__file__).resolve().parents[1] / "build" / "der_events"
+    key = hashlib.sha1(Path(path).read_bytes()).hexdigest()[:12] + front_end_hash()
+    file = cache / f"{Path(path).stem}_{key}.pkl"
+    if file.exists():
+        return pickle.loads(file.read_bytes())
+    rec = record_events(Path(path))
+    cache.mkdir(parents=True, exist_ok=True)
+    file.write_bytes(pickle.dumps(rec))
+    return rec
+
+
 _FEATURE_CACHE: dict[bytes, np.ndarray] = {}
 
 

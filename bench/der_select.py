@@ -29,12 +29,13 @@ import time
 from pathlib import Path
 
 from bench.der import CLIPS, der, read_rttm, read_uem
-from bench.der_replay import record_events, replay
+from bench.der_replay import cached_record, replay
 
 HORIZON = 5.0
 
 
 def load_clips(data: Path):
+    """(name, reference, uem, recorded events, WCCN transforms or None for the shipped ones)."""
     clips = []
     for name, rttm, uem_file in CLIPS:
         audio = data / f"{name}.flac"
@@ -42,15 +43,32 @@ def load_clips(data: Path):
             continue
         ref = read_rttm(data / rttm).get(name, [])
         uem = read_uem(data / uem_file).get(name) if uem_file else None
-        clips.append((name, ref, uem, record_events(audio)))
+        clips.append((name, ref, uem, cached_record(audio), None))
     return clips
+
+
+def load_two_party(n_calls: int, seed: int):
+    """The synthetic two-party calls (bench/two_party_calls.py), each with the WCCN statistics
+    learnt on the other fold's speakers."""
+    from bench.two_party_calls import build_calls, fold_wccn_stats, transforms_from
+
+    calls = build_calls(n_calls, seed)
+    wccn = {fold: transforms_from(fold_wccn_stats(fold)) for fold in sorted({c.fold for c in calls})}
+    return [(c.name, c.reference, None, cached_record(c.audio), wccn[c.fold]) for c in calls]
 
 
 def score(clips, overrides: dict) -> dict:
     """Per clip DER (no collar) of each hypothesis under these settings, plus error/total seconds."""
+    from processors.diarization import wccn as wccn_module
+
     out = {}
-    for name, ref, uem, rec in clips:
-        hyps = replay(rec, overrides, (HORIZON,))
+    shipped = wccn_module.transforms
+    for name, ref, uem, rec, transforms in clips:
+        wccn_module.transforms = transforms or shipped
+        try:
+            hyps = replay(rec, overrides, (HORIZON,))
+        finally:
+            wccn_module.transforms = shipped
         out[name] = {}
         for kind, hyp in hyps.items():
             d = der(ref, hyp, uem, 0.0)
@@ -64,7 +82,10 @@ def pooled(per_clip: dict, kind: str, names) -> float:
     return err / tot if tot else 0.0
 
 
-def choose(candidates: list[dict], scores: list[dict], kind: str, ami: list[str]) -> dict:
+def choose(candidates: list[dict], scores: list[dict], kind: str, ami: list[str], label: str = "AMI",
+           report: dict[str, list[str]] | None = None) -> dict:
+    """`ami`: the names of the selection set (the AMI clips or the two-party calls); `report`:
+    other sets scored for information only (never part of the choice)."""
     pooled_ami = [pooled(s, kind, ami) for s in scores]
     best = min(range(len(candidates)), key=lambda i: (round(pooled_ami[i], 6), i))
     baseline = pooled_ami[0]
@@ -79,16 +100,23 @@ def choose(candidates: list[dict], scores: list[dict], kind: str, ami: list[str]
     loco_pooled = err / tot if tot else 0.0
     # the selection itself must beat the baseline on clips it did not see, else its gain is noise
     accepted = best == 0 or loco_pooled < baseline
+    key = "ami" if label == "AMI" else label
+    table = []
+    for c, p, s in zip(candidates, pooled_ami, scores):
+        row = {"setting": c, f"{key}_pooled": p}
+        for name, names in (report or {"sample": ["sample"]}).items():
+            names = [n for n in names if n in s]
+            row[name if name == "sample" else f"{name}_pooled"] = pooled(s, kind, names) if names else None
+        table.append(row)
     return {
-        "objective": f"pooled AMI DER, no collar, hypothesis '{kind}'",
-        "best_on_ami": candidates[best],
+        "objective": f"pooled {label} DER, no collar, hypothesis '{kind}'",
+        f"best_on_{key}": candidates[best],
         "baseline": candidates[0],
-        "baseline_ami_pooled": baseline,
-        "rule": "lowest pooled AMI DER; it replaces the family's first candidate (baseline) only if the "
-                "leave-one-clip-out pooled DER of the selection is below the baseline's pooled DER",
+        f"baseline_{key}_pooled": baseline,
+        "rule": f"lowest pooled {label} DER; it replaces the family's first candidate (baseline) only if the "
+                "leave-one-out pooled DER of the selection is below the baseline's pooled DER",
         "chosen": candidates[best] if accepted else candidates[0],
-        "table": [{"setting": c, "ami_pooled": p, "sample": s["sample"][kind][0] / s["sample"][kind][1]
-                   if "sample" in s else None} for c, p, s in zip(candidates, pooled_ami, scores)],
+        "table": table,
         "leave_one_clip_out": {"per_clip": loco, "pooled": loco_pooled},
     }
 
@@ -115,6 +143,14 @@ REVISIONS = [{"revision_source": "off"}] + grid(revision_source=["final", "onlin
 SPEAKER_COUNT = [{"first_split": "forced"}] + grid(first_split=["eigengap"], single_speaker_gap=[-0.03, 0.0, 0.03, 0.1])
 """Before a call's first split: forced at `min_memory` (baseline) or decided by the eigengap."""
 
+AMI_CHOSEN_ONLINE = {"wccn_reg": 0.3, "cepstral_weight": 0.0, "smooth_slots": False, "min_memory": 16}
+"""The online settings the AMI selection chose (bench/results/der_select.json): the baseline of
+the two-party selection, which also tries earlier first splits."""
+
+ONLINE_TWO_PARTY = [AMI_CHOSEN_ONLINE] + [
+    c for c in grid(wccn_reg=[None, 0.1, 0.3, 1.0], cepstral_weight=[0.0, 0.5, 1.0, 2.0], smooth_slots=[True, False],
+                    min_memory=[5, 8, 12, 16]) if c != AMI_CHOSEN_ONLINE]
+
 FAMILIES = [
     ("online", "emitted", lambda chosen: ONLINE),
     ("speaker_count", "emitted", lambda chosen: SPEAKER_COUNT),
@@ -126,29 +162,53 @@ FAMILIES = [
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[1].parent / "shared" / "data" / "diarization")
-    parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "results" / "der_select.json")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="default bench/results/der_select.json (ami) or der_select_two_party.json")
+    parser.add_argument("--selection-set", choices=["ami", "two_party"], default="ami",
+                        help="what the settings are chosen on: the 13 AMI clips, or the synthetic two-party calls "
+                             "(bench/two_party_calls.py; AMI and sample then scored for information only)")
+    parser.add_argument("--calls", type=int, default=24, help="two_party: number of calls")
+    parser.add_argument("--seed", type=int, default=7, help="two_party: construction seed")
     args = parser.parse_args(argv)
+    two_party = args.selection_set == "two_party"
+    out = args.out or Path(__file__).resolve().parent / "results" / (
+        "der_select_two_party.json" if two_party else "der_select.json")
     t0 = time.time()
     clips = load_clips(args.data)
     ami = [name for name, *_ in clips if name != "sample"]
+    if two_party:
+        calls = load_two_party(args.calls, args.seed)
+        selection, label, key = [c[0] for c in calls], "two-party", "two_party"
+        clips = clips + calls
+        info = {"sample": ["sample"], "ami": ami}
+        families = [("online", "emitted", lambda chosen: ONLINE_TWO_PARTY)] + FAMILIES[1:]
+        report: dict = {"selection_set": "two_party", "calls": selection, "seed": args.seed,
+                        "construction": "bench/two_party_calls.py", "families": {}}
+    else:
+        selection, label, key, info, families = ami, "AMI", "ami", None, FAMILIES
+        report = {"ami_clips": ami, "families": {}}
+    print(f"{len(clips)} clips recorded in {time.time() - t0:.0f} s", flush=True)
     chosen: dict = {}
-    report: dict = {"ami_clips": ami, "families": {}}
-    for family, kind, make in FAMILIES:
+    for family, kind, make in families:
         candidates = make(chosen)
         settings = [{**chosen, **c} for c in candidates]
         scores = [score(clips, s) for s in settings]
-        result = choose(candidates, scores, kind, ami)
+        result = choose(candidates, scores, kind, selection, label, info)
         chosen.update(result["chosen"])
         report["families"][family] = result
-        print(f"{family}: best on AMI {result['best_on_ami']} (pooled {100 * min(r['ami_pooled'] for r in result['table']):.1f}%, "
-              f"leave-one-clip-out {100 * result['leave_one_clip_out']['pooled']:.1f}%; baseline "
-              f"{result['baseline']} {100 * result['baseline_ami_pooled']:.1f}%) -> chose {result['chosen']}")
+        print(f"{family}: best on {label} {result[f'best_on_{key}']} (pooled "
+              f"{100 * min(r[f'{key}_pooled'] for r in result['table']):.1f}%, leave-one-out "
+              f"{100 * result['leave_one_clip_out']['pooled']:.1f}%; baseline "
+              f"{result['baseline']} {100 * result[f'baseline_{key}_pooled']:.1f}%) -> chose {result['chosen']}",
+              flush=True)
         for row in result["table"]:
-            print(f"   {json.dumps(row['setting']):60} AMI {100 * row['ami_pooled']:5.1f}%  sample {100 * row['sample']:5.1f}%")
+            extra = "".join(f"  {n} {100 * row[n]:5.1f}%" for n in row if n not in ("setting", f"{key}_pooled")
+                            and row[n] is not None)
+            print(f"   {json.dumps(row['setting']):60} {label} {100 * row[f'{key}_pooled']:5.1f}%{extra}", flush=True)
     report["chosen"] = chosen
     report["seconds"] = time.time() - t0
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=2))
     return 0
 
 
