@@ -3,9 +3,11 @@
 Input: (FrontEnd, AudioFrame) pairs of any calls, in arrival order. Output: per call, the turns
 that ended (what `FrontEnd.push` would have returned for those frames, together).
 
-Why: the VAD is most of the front end's CPU, and one model run costs far less per row in a batch
-(on this machine ~150 us for 1 row, ~40 us per row at 100: bench/bench_frontend.py --calls).
-A worker with 100 live calls gets ~100 frames per 100 ms: batching them is worth ~3x on the VAD.
+Why: the VAD is about half of the front end's CPU, and one model run costs far less per row in a
+batch (flat graph on this machine: ~96 us for 1 row, ~20 us per row at 100 rows;
+`python -m bench.bench_frontend --vad-model`). A worker with 100 live calls gets ~100 frames per
+100 ms: with 32-100 calls per run the whole front end costs ~1/3 of per-call `push`
+(`python -m bench.bench_frontend --calls 100`, bench/results/frontend_batch.json).
 
 The turns are exactly those of `push` (same ids, times, audio, overlap flags): every VAD row's
 result is independent of the other rows, and the front end's phases are the ones `push` runs
