@@ -296,15 +296,18 @@ class FrontEnd:
         run_vad_jobs(self.vad_jobs())
         return self.complete()
 
-    def prepare(self, frame: AudioFrame) -> None:
+    def prepare(self, frame: AudioFrame) -> bool:
         """Phase 1: check, sequence, decode and resample the frame; its 512-sample windows wait for
-        the VAD. FrameError only for this frame's fault (nothing changed then)."""
+        the VAD. FrameError only for this frame's fault (nothing changed then). Returns False when
+        the sequencer refused the frame (a duplicate, or later than its declared gap: not new audio)."""
         self._check_frame(frame)
         ch = self._channels[frame.channel]
         self._stats.frames += 1
         self._stats.bytes += len(frame.payload)
+        dropped = ch.sequencer.dropped_late
         for item in ch.sequencer.push(frame):
             self._consume(ch, item)
+        return ch.sequencer.dropped_late == dropped
 
     def vad_jobs(self, final: bool = False) -> list[VadJob]:
         """Phase 2: take the windows due for the VAD off the queues, as jobs for `run_vad_jobs`

@@ -45,10 +45,12 @@ class FrontEndBatch:
     def __len__(self) -> int:
         return len(self._calls)
 
-    def add(self, fe: FrontEnd, frame: AudioFrame) -> None:
-        """Decode and queue one frame. FrameError (only this frame is lost) is raised here."""
-        fe.prepare(frame)
+    def add(self, fe: FrontEnd, frame: AudioFrame) -> bool:
+        """Decode and queue one frame. FrameError (only this frame is lost) is raised here. False:
+        the sequencer refused it (duplicate, redelivery inside a checkpoint, later than its gap)."""
+        accepted = fe.prepare(frame)
         self._calls.setdefault(id(fe), fe)
+        return accepted
 
     def run(self) -> list[CallResult]:
         """One batched VAD pass over every call added since the last run; their turns, per call."""
