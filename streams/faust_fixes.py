@@ -31,17 +31,18 @@ messages of an earlier generation, or received between the start of a revoke and
 assignment. Every such message is fetched again after the rebalance (the consumer seeks back to
 the committed offsets), so dropping the acknowledgement costs a redelivery, never a message.
 
-Messages cleared from the stream buffers when a recovery ends: once the tables are recovered, Faust
-resumes fetching the stream partitions, seeks them to the committed offsets, and only then calls
-`flow_control.resume()`, which empties every stream's buffer (`clear_on_resume`). The fetcher runs
-all along, so what it fetched after the seek and before that call is thrown away, while the
-consumer's read position has already moved past it: those messages are never delivered by this
-worker (seen in the restart test: a restored call's frames started 250 frames after its
-checkpoint). Fixed twice over: `flow_control.resume()` no longer empties the buffers (the revoke
-empties them explicitly with `flow_control.clear()`, and whatever of an older generation is left
-is skipped by the streams; a message of the current generation kept is at worst delivered twice,
-which every stage tolerates), and stream partitions resumed during a recovery's last step stay
-paused until the consumer's flow is resumed.
+Messages cleared from the stream buffers when a recovery ends (found by reading Faust): once the
+tables are recovered, Faust resumes fetching the stream partitions, seeks them to the committed
+offsets, and only then calls `flow_control.resume()`, which empties every stream's buffer
+(`clear_on_resume`), also of the current generation, while the consumer's read position has
+already moved past what was buffered. Fixed twice over: `flow_control.resume()` no longer empties
+the buffers (the revoke empties them explicitly with `flow_control.clear()`, and whatever of an
+older generation is left is skipped by the streams; a message of the current generation kept is at
+worst delivered twice, which every stage tolerates), and stream partitions resumed during a
+recovery's last step stay paused until the consumer's flow is resumed. This did not remove the
+loss seen in loaded restart runs (a restored call's frames reaching the frames stage hundreds of
+offsets after the committed offset the worker sought to; README, known problems): its cause is
+still open.
 """
 
 from __future__ import annotations
