@@ -381,15 +381,16 @@ def baseline_rows(d: Data) -> dict[str, dict]:
 HEAD_GRID = {"mlp_bag": [None], "logreg": [0.01, 0.1, 1.0], "svm": [0.3, 1.0, 3.0], "hgb": [150]}
 
 
-def exp_heads(d: Data, out: Path, kinds: list[str]) -> None:
+def exp_heads(d: Data, out: Path, kinds: list[str], inner: bool = True) -> None:
     table, chosen, timings = baseline_rows(d), {}, {}
     for kind in kinds:
         t0 = time.time()
-        r = cross_validated(d, d.raw, kind, HEAD_GRID[kind])
+        r = cross_validated(d, d.raw, kind, HEAD_GRID[kind] if inner else HEAD_GRID[kind][:1], inner=inner)
         timings[kind] = round(time.time() - t0, 1)
         table[f"{kind}: statistics only"] = table_metrics(d, r["stats"])
         table[f"{kind}: 0.5 CNN + 0.5 stats"] = table_metrics(d, r["mix_fixed"])
-        table[f"{kind}: inner-CV weight"] = table_metrics(d, r["mix_inner"])
+        if inner:
+            table[f"{kind}: inner-CV weight"] = table_metrics(d, r["mix_inner"])
         chosen[kind] = r["chosen"]
         write(out, "Experiment 1: statistics heads (standard protocol, leave-speakers-out)", {"heads": table},
               {"chosen": chosen, "seconds": timings})
@@ -459,7 +460,8 @@ def feature_shift(d: Data, x: np.ndarray, rows: np.ndarray) -> dict[str, np.ndar
     return {"mean_shift": diff.mean(0), "abs_shift": np.abs(diff).mean(0), "corr": np.nan_to_num(corr)}
 
 
-def exp_phone(d: Data, out: Path, kinds: list[str], drop_fracs: list[float], standard: bool = True) -> None:
+def exp_phone(d: Data, out: Path, kinds: list[str], drop_fracs: list[float], standard: bool = True,
+              band_label: str = "300-3400 Hz band-pass before the stats") -> None:
     shift = feature_shift(d, d.raw, np.arange(len(d.y)))
     order = np.argsort(-shift["abs_shift"])
     ranking = [{"stat": STAT_NAMES[f], "mean_shift_sd": float(shift["mean_shift"][f]),
@@ -489,8 +491,8 @@ def exp_phone(d: Data, out: Path, kinds: list[str], drop_fracs: list[float], sta
             table[f"{kind}: drop the {int(frac * 100)}% most shifted, stats only"] = table_metrics(d, probs)
             table[f"{kind}: drop the {int(frac * 100)}% most shifted, 0.5 CNN + 0.5 stats"] = table_metrics(d, mix)
         r = cross_validated(d, d.band, kind, HEAD_GRID[kind][:1], inner=False)
-        table[f"{kind}: 300-3400 Hz band-pass before the stats, stats only"] = table_metrics(d, r["stats"])
-        table[f"{kind}: 300-3400 Hz band-pass before the stats, 0.5 CNN + 0.5 stats"] = table_metrics(d, r["mix_fixed"])
+        table[f"{kind}: {band_label}, stats only"] = table_metrics(d, r["stats"])
+        table[f"{kind}: {band_label}, 0.5 CNN + 0.5 stats"] = table_metrics(d, r["mix_fixed"])
         # more phone weight: the eval condition is not in training; train only on the phone copies + clean once
         write(out, "Experiment 3: telephone robustness of the statistics", {"phone": table},
               {"shift_ranking_raw": ranking,
@@ -515,8 +517,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("experiment", choices=["cache", "cache-melband", "heads", "enrol", "phone"])
     parser.add_argument("--out", default=None)
     parser.add_argument("--heads", default=None, help="comma-separated: mlp_bag,logreg,svm,hgb")
+    parser.add_argument("--params", default=None,
+                        help="heads: comma-separated hyper-parameter grid (C for logreg/svm, iterations for hgb) "
+                             "replacing HEAD_GRID for every head given")
+    parser.add_argument("--no-inner", action="store_true", help="heads: fixed 0.5 mix only (5 fits instead of 15)")
     parser.add_argument("--k", default="4,8", help="enrolment clips per speaker")
     parser.add_argument("--modes", default="centre_scale,centre", help="enrolment normalisations")
+    parser.add_argument("--band-cache", default=None,
+                        help="phone: take the band-limited statistics from this cache (e.g. build/exp_cache/stats-v2-melband.npz)")
     parser.add_argument("--no-standard", action="store_true", help="enrol/phone: skip the rows of the unchanged protocol (in experiment 1's table)")
     parser.add_argument("--drop", default="0.1,0.25", help="fractions of the most shifted statistics to drop")
     args = parser.parse_args(argv)
@@ -528,15 +536,25 @@ def main(argv: list[str] | None = None) -> int:
         build_melband_cache()
         return 0
     d = load_data()
+    if args.band_cache:
+        z = np.load(args.band_cache)
+        if list(z["path"]) != list(d.path):
+            raise SystemExit(f"{args.band_cache}: clips differ from {CACHE}")
+        d.band = z["x"]
     out = Path(args.out or REPO_ROOT / "build" / f"exp_{args.experiment}")
+    if args.params:
+        for kind in HEAD_GRID:
+            HEAD_GRID[kind] = [float(v) for v in args.params.split(",")]
     if args.experiment == "heads":
-        exp_heads(d, out, (args.heads or "mlp_bag,logreg,svm,hgb").split(","))
+        exp_heads(d, out, (args.heads or "mlp_bag,logreg,svm,hgb").split(","), inner=not args.no_inner)
     elif args.experiment == "enrol":
         exp_enrol(d, out, (args.heads or "mlp_bag").split(","), [int(k) for k in args.k.split(",")], args.modes.split(","),
                   standard=not args.no_standard)
     else:
         exp_phone(d, out, (args.heads or "mlp_bag").split(","), [float(f) for f in args.drop.split(",") if f],
-                  standard=not args.no_standard)
+                  standard=not args.no_standard,
+                  band_label="300-3400 Hz band weighting in the mel domain (pitch unchanged)" if args.band_cache
+                  else "300-3400 Hz band-pass before the stats")
     return 0
 
 
