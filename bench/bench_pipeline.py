@@ -170,7 +170,6 @@ def run_step(broker: TansuBroker, kind: str, n: int, work: Path, stagger_s: floa
 
 def _measure(p: Workers, broker: TansuBroker, kind: str, n: int, stagger_s: float, frame_ms: float,
              tag: str, per_channel: bool = False) -> dict:
-    from processors.escalation import EscalationConfig
 
     rng = np.random.default_rng(n)
     calls = []
@@ -206,7 +205,9 @@ def _measure(p: Workers, broker: TansuBroker, kind: str, n: int, stagger_s: floa
     watcher.stop.set()
     watcher.join(5)
 
-    lateness = EscalationConfig().allowed_lateness_s
+    from streams.agents.chain import chain_config
+
+    lateness = chain_config(p.settings.thresholds).escalation.allowed_lateness_s  # what the worker's chain uses
     turn_lat = [recv - result.publish_time(call_id, end_s) for call_id, end_s, recv in watcher.scores.values()]
     alert_lat = [recv - result.publish_time(call_id, at_s + lateness) for call_id, at_s, recv in watcher.alerts.values()]
     alert_lat_raw = [recv - result.publish_time(call_id, at_s) for call_id, at_s, recv in watcher.alerts.values()]
@@ -234,6 +235,12 @@ def _measure(p: Workers, broker: TansuBroker, kind: str, n: int, stagger_s: floa
         "broker_cpu_s_per_audio_s": round((b1 - b0) / audio_s, 5),
         "replayer_cpu_s_per_audio_s": round(((r1.ru_utime + r1.ru_stime) - (r0.ru_utime + r0.ru_stime)) / audio_s, 5),
         "caught_up": lag_ok,
+        "allowed_lateness_s": lateness,
+        "frame_batch_calls_mean": (round((c1.get("frame_batch_calls", 0) - c0.get("frame_batch_calls", 0))
+                                         / max(1, c1.get("frame_batches", 0) - c0.get("frame_batches", 0)), 1)
+                                   if c1.get("frame_batches") else None),
+        "progress_marks": c1.get("progress_marks", 0) - c0.get("progress_marks", 0),
+        "loadavg_at_end": os.getloadavg(),
     }
     tl, al = out["turn_latency_s"]["p99"], out["alert_latency_s"]["p99"]
     out["sustained"] = bool(lag_ok and tl is not None and tl <= TURN_TARGET_S and (al is None or al <= ALERT_TARGET_S))

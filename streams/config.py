@@ -104,6 +104,14 @@ class Settings:
         return f"{self.topic_prefix}{name}"
 
 
+STREAM_CHAIN_DEFAULTS: dict[str, float | bool] = {"watermark_from_turns": False, "allowed_lateness_s": 2.0}
+"""The streaming worker's chain defaults, under `Settings.thresholds` (which override them). The frames
+stage sends exact progress marks (decoded audio minus what the front end still holds, 1 s margin), so
+turn starts need not move the watermark and the 10 s lateness that covered turns delivered at their end
+is not needed: 2 s remain for transcript segments that arrive after their turn. Windows, and so alerts,
+are emitted ~2 s after their end instead of ~10 s. The offline analysis closes every window only once
+all turns are in, so its output does not depend on these (the e2e tests compare the two)."""
+
 def _coerce(value: str, like: Any) -> Any:
     if isinstance(like, bool):
         return value.strip().lower() in ("1", "true", "yes", "on")

@@ -61,7 +61,12 @@ END_REASONS = {"idle_timeout": "idle_timeout"}
 
 
 def chain_config(thresholds: dict[str, float], agent_emotion: bool = False) -> ChainConfig:
-    """ChainConfig with the settings' overrides (names of EscalationConfig / FusionConfig fields)."""
+    """ChainConfig with the settings' overrides (names of EscalationConfig / FusionConfig fields), on top
+    of the streaming worker's own defaults (`streams.config.STREAM_CHAIN_DEFAULTS`: the watermark moves
+    only with the frames stage's exact progress marks, 2 s lateness for transcript segments)."""
+    from streams.config import STREAM_CHAIN_DEFAULTS
+
+    thresholds = {**STREAM_CHAIN_DEFAULTS, **thresholds}
     esc = {f.name for f in fields(EscalationConfig)}
     fus = {f.name for f in fields(FusionConfig)}
     unknown = set(thresholds) - esc - fus
@@ -69,6 +74,8 @@ def chain_config(thresholds: dict[str, float], agent_emotion: bool = False) -> C
         raise ValueError(f"unknown thresholds {sorted(unknown)}; known: {sorted(esc | fus)}")
     def cast(cls, name, v):
         typ = next(f.type for f in fields(cls) if f.name == name)
+        if typ in (bool, "bool"):
+            return v if isinstance(v, bool) else bool(float(v))  # CALLPULSE_THRESHOLD_* values are floats
         return int(v) if typ in (int, "int") else v
     return ChainConfig(
         fusion=FusionConfig(**{k: cast(FusionConfig, k, v) for k, v in thresholds.items() if k in fus}),

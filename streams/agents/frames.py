@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from processors.frontend import FrameError, FrontEnd
+from processors.frontend_batch import FrontEndBatch
 from processors.types import CUSTOMER, AudioFrame, CallInfo
 from schemas.codec import SchemaError, decode, encode
 from streams.records import (
@@ -47,6 +48,8 @@ PROGRESS_MARGIN_S = 1.0
 MAX_PENDING_AT_CHECKPOINT_S = 1.5
 _LEN = struct.Struct(">I")
 ENDED_MARKER = b"ENDED"
+FRAME_BATCH_MAX = 256
+FRAME_BATCH_WITHIN_S = 0.02
 
 
 @dataclass
@@ -64,6 +67,8 @@ class LiveCall:
     """Audio time before which no progress mark can be due (not checkpointed: derived again)."""
     last_seen: float = field(default_factory=time.monotonic)
     in_flight: list[Any] = field(default_factory=list)
+    staged: list[Any] = field(default_factory=list)
+    """Events whose frames are in the batch not run yet (unacked once their turns are sent)."""
 
     @property
     def audio_s(self) -> float:
@@ -125,21 +130,33 @@ class FramesStage:
         escalation = chain_config(self.settings.thresholds).escalation
         self.lateness_s = escalation.allowed_lateness_s
         self.window_s, self.step_s = escalation.window_s, escalation.step_s
+        self.early_firing = escalation.early_firing
         self._restored_scan_done = False
         self._lock = asyncio.Lock()
+        self._batch = FrontEndBatch()
+        self._batch_calls: dict[int, str] = {}
+        """id(FrontEnd) -> call id of the calls with frames in the batch not run yet."""
 
     # ---- entry points ------------------------------------------------------------------------
 
     async def handle(self, event) -> None:
         """Process one event of the audio topic; never raises for bad input."""
-        if not self.p.owns(event):
-            self.stats.count("skipped_revoked")
-            return
-        async with self._lock:  # the idle timer must not close a call half-way through a frame
-            if not self.p.owns(event):  # a revoke started while this event waited for the lock
-                self.stats.count("skipped_revoked")
-                return
-            await self._handle(event)
+        await self.handle_many([event])
+
+    async def handle_many(self, events: list) -> None:
+        """Process a batch of events of the audio topic (any calls, in arrival order); never raises for
+        bad input. The frames of all calls share one VAD run (`FrontEndBatch`): the turns are exactly
+        those of one `FrontEnd.push` per frame, each call's turns in the same order, sent when the batch
+        has run. Started / ended events are handled in order: an `ended` for a call with frames in the
+        batch runs the batch first, so its last turns precede its flush."""
+        async with self._lock:  # the idle timer and on_revoked must not see a call half-way through
+            for event in events:
+                # owns() under the lock: a revoke that started while this batch waited is seen here
+                if not self.p.owns(event):
+                    self.stats.count("skipped_revoked")
+                    continue
+                await self._handle(event)
+            await self._run_batch()
 
     async def _handle(self, event) -> None:
         value, key = event.value, event.key
@@ -211,7 +228,8 @@ class FramesStage:
 
     async def _on_frame(self, event, frames: list[AudioFrame]) -> None:
         """One audio event: a single channel's frame, or both channels of a stereo call interleaved
-        (split by streams.records.record_to_frames), pushed channel by channel."""
+        (split by streams.records.record_to_frames), queued channel by channel in the batch; its turns
+        come out when the batch runs (`_run_batch`)."""
         call_id = frames[0].call_id
         call = self.calls.get(call_id) or self._lookup(call_id, event.message.partition)
         if call is None:
@@ -222,25 +240,17 @@ class FramesStage:
         if len(frames) > 1 and not call.info.stereo:
             raise FrameError(f"a {len(frames)}-channel interleaved frame for mono call {call_id}")
         call.last_seen = time.monotonic()
-        turns, error = [], None
+        self._batch_calls[id(call.fe)] = call_id
         with self.stats.measure("frames"):  # one timer per event: the timer's clock reads are not free
             for frame in frames:
-                dropped_before = call.fe.stats.dropped_late
-                try:
-                    # FrameError for a bad frame: nothing changed for this channel (an interleaved
-                    # frame failing on its second channel keeps the first: its turns are sent)
-                    got = call.fe.push(frame)
-                except FrameError as exc:
-                    error = exc
-                    break
-                # Every turn the front end releases is sent. A frame with a lower seq than one seen
-                # before is not necessarily a duplicate: within the sequencer's reorder window it is
-                # the missing piece that releases the frames held behind it, and the turns they
-                # complete. (Turn ids are deterministic: a turn sent twice is one turn downstream.)
-                turns.extend(got)
-                if call.fe.stats.dropped_late > dropped_before:
+                # FrameError for a bad frame: nothing changed for this channel (an interleaved frame
+                # failing on its second channel keeps the first: its turns come out with the batch)
+                if not self._batch.add(call.fe, frame):
                     # The sequencer refused it: a duplicate, a redelivery already inside the
-                    # checkpoint, or later than its declared gap. Not new audio.
+                    # checkpoint, or later than its declared gap. Not new audio. (A frame with a lower
+                    # seq than one seen before is not necessarily refused: within the sequencer's
+                    # reorder window it is the missing piece that releases the frames held behind it,
+                    # and every turn they complete is sent; turn ids are deterministic.)
                     continue
                 if frame.seq < call.last_seq.get(frame.channel, -1):
                     self.stats.count("frames_reordered")  # came after a later frame, put back in order
@@ -251,19 +261,52 @@ class FramesStage:
                 if frame.channel == min(call.decoded_s):
                     call.audio_since_checkpoint_s += dur
                 self.stats.count("frames")
-        for turn in turns:
-            await self._send_turn(turn)
-        if error is not None:
-            raise error
-        call.unacked.append(event)
-        await self._maybe_progress(call)
-        await self._maybe_checkpoint(call)
+        call.staged.append(event)
+
+    async def _run_batch(self) -> None:
+        """Run the VAD of every call with frames in the batch at once, then per call: send its turns,
+        and only then count its events as processed (progress marks, checkpoints and acks follow the
+        turns they imply). A failure of one call's front end dead-letters that call's events only."""
+        if not self._batch_calls:
+            return
+        call_ids, self._batch_calls = self._batch_calls, {}
+        with self.stats.measure("frames"):
+            results = self._batch.run()
+        if len(results) > 1:
+            self.stats.count("frame_batches")
+            self.stats.count("frame_batch_calls", len(results))
+        for res in results:
+            call_id = call_ids.get(id(res.fe))
+            call = self.calls.get(call_id) if call_id is not None else None
+            if call is None or call.fe is not res.fe:
+                continue  # finished or dropped meanwhile (run() skips nothing it was given: be safe)
+            staged, call.staged = call.staged, []
+            error = res.error
+            try:
+                for turn in res.turns:
+                    await self._send_turn(turn)
+            except Exception as exc:  # a bug must not stop the other calls of the batch
+                error = exc
+            if error is not None:
+                log.error("frames stage failed on call %s: %r", call_id, error)
+                for ev in staged:
+                    await self.p.dead_letter(ev, f"internal error: {type(error).__name__}: {error}")
+                    self._ack(ev)
+                continue
+            call.unacked.extend(staged)
+            try:
+                await self._maybe_progress(call)
+                await self._maybe_checkpoint(call)
+            except Exception:  # its events stay unacknowledged: redelivered after a restart
+                log.exception("frames stage: progress/checkpoint failed on call %s", call_id)
 
     async def _on_ended(self, event, call_id: str, reason: str) -> None:
         call = self.calls.get(call_id) or self._lookup(call_id, event.message.partition)
         if call is None:
             self._ack(event)  # ended twice, or never started: nothing to flush
             return
+        if call.staged or id(call.fe) in self._batch_calls:
+            await self._run_batch()  # its frames of this batch first: their turns precede the flush
         call.unacked.append(event)
         await self._finish(call_id, call, reason)
 
@@ -299,6 +342,11 @@ class FramesStage:
         as long as the progress stays within the lateness of its start: progress = audio time minus
         whatever of the front end's hold-back (plus a margin) exceeds the lateness.
 
+        With the streaming defaults (`streams.config.STREAM_CHAIN_DEFAULTS`) these marks are the only
+        thing that moves the chain's watermark, and the lateness is 2 s (for transcript segments), so a
+        window closes once the decoded audio is max(lateness, pending + margin) past its end, looked at
+        every PROGRESS_RECHECK_S of audio: ~2-2.5 s instead of the 10 s of turn-start watermarks.
+
         A progress mark only matters when it lets a window close, so one is sent only when the safe
         progress passes the next close point (window end + lateness: every `step_s`), not every
         fraction of a second: the same windows close at the same moment with ~10x fewer control
@@ -315,6 +363,7 @@ class FramesStage:
         if safe >= target:
             call.last_progress_s = safe
             call.next_progress_check_s = self.next_close_point(safe)
+            self.stats.count("progress_marks")
             await self._send(call.info.call_id, encode_control(Control(PROGRESS, call.info.call_id, safe)))
         else:  # the front end still holds audio: look again a little later
             call.next_progress_check_s = audio_s + PROGRESS_RECHECK_S
@@ -322,6 +371,9 @@ class FramesStage:
     def next_close_point(self, t: float) -> float:
         """The first progress after t at which the chain can close another window: windows start at
         k * step_s, end window_s later, and close once the progress is `allowed_lateness_s` past their end."""
+        if self.early_firing:
+            # spans ending at each customer turn's end are evaluated too: close points are anywhere
+            return t + PROGRESS_RECHECK_S
         first = self.window_s + self.lateness_s
         if t < first:
             return first
@@ -416,7 +468,10 @@ def register(pipeline) -> FramesStage:
 
     @app.agent(pipeline.topics["audio"], name="frames")
     async def frames_agent(stream):
-        async for event in stream.noack().events():
-            await stage.handle(event)
+        # noack_take, not take_events: take_events acknowledges every event after the batch, and a
+        # frame must be acknowledged only once a checkpoint holds it. Up to FRAME_BATCH_MAX events,
+        # waiting at most FRAME_BATCH_WITHIN_S for more: many live calls share one VAD run.
+        async for events in stream.noack().noack_take(FRAME_BATCH_MAX, within=FRAME_BATCH_WITHIN_S):
+            await stage.handle_many(events)
 
     return stage

@@ -109,3 +109,49 @@ def test_frames_out_of_order_within_the_reorder_window_give_the_offline_turns(pi
                if r["call_id"] == call.call_id}
         assert got == want
     assert pipeline.stats()["counts"].get("frames_reordered", 0) > 0
+
+
+def test_many_interleaved_calls_share_front_end_batches_and_match_offline(pipeline, model):
+    """Six calls (stereo and mono, upset and calm) replayed at once: the frames stage runs their front
+    ends together (one VAD batch across calls, `FrontEndBatch`), and every call still stores exactly the
+    offline turns, windows, alerts and summary (no turn counted late: late_events is compared too)."""
+    calls = [demo_call("upset_stereo", "e2e-many-s1"), demo_call("calm_stereo", "e2e-many-s2"),
+             demo_call("upset_stereo", "e2e-many-s3"),
+             demo_call("upset_mono", "e2e-many-m1", stereo=False), demo_call("calm_mono", "e2e-many-m2", stereo=False),
+             demo_call("upset_mono", "e2e-many-m3", stereo=False)]
+    before = pipeline.stats()["counts"]
+    replay(pipeline, calls, speed=0)
+    expected = {c.call_id: _check_like_offline(pipeline, c, model) for c in calls}
+    counts = pipeline.stats()["counts"]
+    batches = counts.get("frame_batches", 0) - before.get("frame_batches", 0)
+    shared = counts.get("frame_batch_calls", 0) - before.get("frame_batch_calls", 0)
+    assert batches > 0 and shared >= 2 * batches  # batches held several calls each
+    on_topic = sorted(a["alert_id"] for a in alert_events(pipeline) if a["call_id"].startswith("e2e-many-"))
+    assert on_topic == sorted(a for e in expected.values() for a in e["alerts"])
+    assert on_topic  # the upset calls alert
+
+
+def test_alerts_are_released_by_progress_marks_two_seconds_after_their_window(pipeline, model):
+    """The streaming chain's watermark moves only with the frames stage's progress marks (decoded audio
+    minus what the front end still holds) and lags them by 2 s: each alert's window is closed by a
+    progress mark sent while the call is still going, not by the call's end; and the alerts equal the
+    offline ones (checked above on the same calls)."""
+    from processors.types import Alert
+    from streams.agents.chain import chain_config
+
+    esc = chain_config(pipeline.settings.thresholds).escalation
+    assert esc.allowed_lateness_s == 2.0 and esc.watermark_from_turns is False
+    call = demo_call("upset_stereo", "e2e-many-s1")
+    alerts = [r for r in offline(call, model).records if isinstance(r, Alert)]
+    assert alerts and all(a.at_s + esc.allowed_lateness_s + 5.0 < call.duration_s for a in alerts)
+    wait_summary(pipeline, call.call_id)
+    controls = [rec for kind, rec, _ in pipeline.read_topic("turns")
+                if kind == "control" and rec["call_id"] == call.call_id]
+    assert controls[-1]["kind"] == "ended"
+    marks = [c["t"] for c in controls if c["kind"] == "progress"]
+    for alert in alerts:
+        # the first mark that closes the alert's window (watermark = mark - lateness >= window end)
+        closing = [t for t in marks if t - esc.allowed_lateness_s >= alert.at_s]
+        assert closing, f"alert at {alert.at_s} s was only released by the call's end"
+        # and no mark before it was already past the window by more than one recheck: it was not held
+        assert closing[0] < alert.at_s + esc.allowed_lateness_s + 10.0
