@@ -16,7 +16,16 @@ the other 12 clips choose and the held-out clip's DER with it; the pooled held-o
 how much of the gain is selection noise. `sample` is scored for every candidate and written to
 the JSON, but it never takes part in a choice.
 
-    python -m bench.der_select [--data DIR] [--out bench/results/der_select.json]
+`--selection-set two_party` chooses on the synthetic two-party calls of bench/two_party_calls.py
+instead (what the product's mono calls look like: exactly two parties taking turns; the AMI
+excerpts are 1-4 far-field speakers and reward splitting late). Same families and rule (the
+leave-one-out is then leave-one-call-out); the online family's baseline is the AMI-chosen online
+setting and its grid also tries `min_memory` 5. Each call is scored with WCCN statistics learnt
+on the other fold's speakers; a leave-fold-out figure (choose on one fold's calls, score the
+other's, other voices) is reported alongside. `sample` is scored for
+information only (AMI: bench/der.py with the chosen settings). Record: bench/results/der_select_two_party.json.
+
+    python -m bench.der_select [--data DIR] [--selection-set ami|two_party] [--calls 24] [--seed 7] [--out JSON]
 """
 
 from __future__ import annotations
@@ -54,7 +63,7 @@ def load_two_party(n_calls: int, seed: int):
 
     calls = build_calls(n_calls, seed)
     wccn = {fold: transforms_from(fold_wccn_stats(fold)) for fold in sorted({c.fold for c in calls})}
-    return [(c.name, c.reference, None, cached_record(c.audio), wccn[c.fold]) for c in calls]
+    return [(c.name, c.reference, None, cached_record(c.audio), wccn[c.fold], c.fold) for c in calls]
 
 
 def score(clips, overrides: dict) -> dict:
@@ -63,7 +72,7 @@ def score(clips, overrides: dict) -> dict:
 
     out = {}
     shipped = wccn_module.transforms
-    for name, ref, uem, rec, transforms in clips:
+    for name, ref, uem, rec, transforms, *_ in clips:
         wccn_module.transforms = transforms or shipped
         try:
             hyps = replay(rec, overrides, (HORIZON,))
@@ -74,6 +83,26 @@ def score(clips, overrides: dict) -> dict:
             d = der(ref, hyp, uem, 0.0)
             out[name][kind] = (d["missed"] + d["false_alarm"] + d["confusion"], d["total"])
     return out
+
+
+_CLIPS: list = []
+
+
+def _score_one(overrides: dict) -> dict:
+    return score(_CLIPS, overrides)
+
+
+def score_all(clips, settings: list[dict], jobs: int = 1) -> list[dict]:
+    """`score` of every setting; with jobs > 1 in forked workers that inherit the recorded events
+    and the speaker features cached by a first scoring here."""
+    if jobs <= 1 or len(settings) < 2:
+        return [score(clips, s) for s in settings]
+    import multiprocessing
+
+    first = score(clips, settings[0])
+    _CLIPS[:] = clips
+    with multiprocessing.get_context("fork").Pool(jobs) as pool:
+        return [first] + pool.map(_score_one, settings[1:], chunksize=1)
 
 
 def pooled(per_clip: dict, kind: str, names) -> float:
@@ -100,7 +129,7 @@ def choose(candidates: list[dict], scores: list[dict], kind: str, ami: list[str]
     loco_pooled = err / tot if tot else 0.0
     # the selection itself must beat the baseline on clips it did not see, else its gain is noise
     accepted = best == 0 or loco_pooled < baseline
-    key = "ami" if label == "AMI" else label
+    key = "ami" if label == "AMI" else label.replace("-", "_")
     table = []
     for c, p, s in zip(candidates, pooled_ami, scores):
         row = {"setting": c, f"{key}_pooled": p}
@@ -119,6 +148,23 @@ def choose(candidates: list[dict], scores: list[dict], kind: str, ami: list[str]
         "table": table,
         "leave_one_clip_out": {"per_clip": loco, "pooled": loco_pooled},
     }
+
+
+def leave_fold_out(scores: list[dict], kind: str, fold_of: dict[str, int]) -> dict:
+    """Two-party calls: the candidate chosen on one fold's calls (other speakers), scored on the
+    other fold's; pooled over both directions, with the baseline's pooled DER on all calls."""
+    folds = sorted(set(fold_of.values()))
+    err = tot = 0.0
+    picks = {}
+    for held in folds:
+        seen = [n for n, f in fold_of.items() if f != held]
+        unseen = [n for n, f in fold_of.items() if f == held]
+        pick = min(range(len(scores)), key=lambda i: (round(pooled(scores[i], kind, seen), 6), i))
+        picks[held] = pick
+        err += sum(scores[pick][n][kind][0] for n in unseen)
+        tot += sum(scores[pick][n][kind][1] for n in unseen)
+    return {"candidate_index_chosen_without_fold": picks, "pooled": err / tot if tot else 0.0,
+            "baseline_pooled": pooled(scores[0], kind, list(fold_of))}
 
 
 def grid(**axes) -> list[dict]:
@@ -166,9 +212,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="default bench/results/der_select.json (ami) or der_select_two_party.json")
     parser.add_argument("--selection-set", choices=["ami", "two_party"], default="ami",
                         help="what the settings are chosen on: the 13 AMI clips, or the synthetic two-party calls "
-                             "(bench/two_party_calls.py; AMI and sample then scored for information only)")
+                             "(bench/two_party_calls.py; sample then scored for information only)")
     parser.add_argument("--calls", type=int, default=24, help="two_party: number of calls")
     parser.add_argument("--seed", type=int, default=7, help="two_party: construction seed")
+    parser.add_argument("--jobs", type=int, default=1, help="processes scoring candidates (same results)")
     args = parser.parse_args(argv)
     two_party = args.selection_set == "two_party"
     out = args.out or Path(__file__).resolve().parent / "results" / (
@@ -179,8 +226,8 @@ def main(argv: list[str] | None = None) -> int:
     if two_party:
         calls = load_two_party(args.calls, args.seed)
         selection, label, key = [c[0] for c in calls], "two-party", "two_party"
-        clips = clips + calls
-        info = {"sample": ["sample"], "ami": ami}
+        clips = [c for c in clips if c[0] == "sample"] + calls  # AMI: see bench/der.py for the chosen settings
+        info = {"sample": ["sample"]}
         families = [("online", "emitted", lambda chosen: ONLINE_TWO_PARTY)] + FAMILIES[1:]
         report: dict = {"selection_set": "two_party", "calls": selection, "seed": args.seed,
                         "construction": "bench/two_party_calls.py", "families": {}}
@@ -192,14 +239,17 @@ def main(argv: list[str] | None = None) -> int:
     for family, kind, make in families:
         candidates = make(chosen)
         settings = [{**chosen, **c} for c in candidates]
-        scores = [score(clips, s) for s in settings]
+        scores = score_all(clips, settings, args.jobs)
         result = choose(candidates, scores, kind, selection, label, info)
+        if two_party:
+            result["leave_fold_out"] = leave_fold_out(scores, kind, {c[0]: c[5] for c in calls})
         chosen.update(result["chosen"])
         report["families"][family] = result
         print(f"{family}: best on {label} {result[f'best_on_{key}']} (pooled "
               f"{100 * min(r[f'{key}_pooled'] for r in result['table']):.1f}%, leave-one-out "
               f"{100 * result['leave_one_clip_out']['pooled']:.1f}%; baseline "
-              f"{result['baseline']} {100 * result[f'baseline_{key}_pooled']:.1f}%) -> chose {result['chosen']}",
+              f"{result['baseline']} {100 * result[f'baseline_{key}_pooled']:.1f}%) -> chose {result['chosen']}"
+              + (f"; leave-fold-out {100 * result['leave_fold_out']['pooled']:.1f}%" if two_party else ""),
               flush=True)
         for row in result["table"]:
             extra = "".join(f"  {n} {100 * row[n]:5.1f}%" for n in row if n not in ("setting", f"{key}_pooled")

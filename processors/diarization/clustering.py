@@ -50,7 +50,7 @@ class ClusteringConfig:
     max_speakers: int = 2
     memory: int = 150
     """Slots kept for re-clustering (float16 in the state: ~0.6 KB each)."""
-    min_memory: int = 16
+    min_memory: int = 12
     """Slots (0.8 s each) of speech before the first clustering; until then a slot joins the nearest
     speaker or founds one (raw cosine below `new_speaker_threshold`, which this embedder's
     d-vectors of two people on one line hardly ever reach). Chosen on AMI from 8 / 12 / 16: an
@@ -63,7 +63,7 @@ class ClusteringConfig:
     cepstral_weight: float = 0.0
     """Weight of the cepstral part against the d-vector part (both unit-normalised), online.
     Chosen on AMI from 0 / 0.5 / 1 / 2 (jointly with `wccn_reg`, `min_memory`, smoothing)."""
-    wccn_reg: float | None = 0.3
+    wccn_reg: float | None = 1.0
     """Within-speaker covariance normalisation of both parts (processors/diarization/wccn.py),
     regularised by this share of the mean eigenvalue; None: off. Chosen on AMI from
     None / 0.1 / 0.3 / 1."""
@@ -77,7 +77,7 @@ class ClusteringConfig:
     """Eigengap margin a split must win by over staying one speaker."""
     method: str = "spectral"
     """"spectral", or "kmeans" (directly on the normalised features; only when min = max speakers)."""
-    final_cepstral_weight: float = 1.0
+    final_cepstral_weight: float = 0.0
     """Cepstral weight of the re-clustering that relabels emitted speech (`final_clustering`).
     Chosen on AMI (relabelled DER) from 0 / 0.5 / 0.75 / 1 / 1.5 / 2: 1 gave 53.4% pooled against
     54.6% for the online weight 0, 53.7% held out (leave-one-clip-out)."""
