@@ -40,8 +40,10 @@ DVEC = 256
 
 @dataclass
 class ClusteringConfig:
-    """Defaults marked "chosen on AMI" come from bench/der_select.py: the lowest pooled DER (no
-    collar) of the 13 AMI clips, `sample` never taking part (record: bench/results/der_select.json)."""
+    """Chosen defaults come from bench/der_select.py --selection-set two_party: the lowest pooled DER
+    (no collar) of 24 synthetic two-party calls (bench/two_party_calls.py), `sample`, AMI and the
+    demo calls never taking part (record: bench/results/der_select_two_party.json). The earlier
+    AMI-only choice (bench/results/der_select.json) split late, the wrong prior for a two-party call."""
 
     new_speaker_threshold: float = 0.5
     min_speakers: int = 2
@@ -53,20 +55,21 @@ class ClusteringConfig:
     min_memory: int = 12
     """Slots (0.8 s each) of speech before the first clustering; until then a slot joins the nearest
     speaker or founds one (raw cosine below `new_speaker_threshold`, which this embedder's
-    d-vectors of two people on one line hardly ever reach). Chosen on AMI from 8 / 12 / 16: an
-    early forced split cuts the first voice in two; the cost is that a second voice heard in the
-    first ~13 s of speech is not told apart live (sample.flac: its first three replies)."""
+    d-vectors of two people on one line hardly ever reach). Chosen on the two-party calls from
+    5 / 8 / 12 / 16 (AMI chose 16): an early forced split cuts the first voice in two; a late one
+    leaves a second voice heard in the first ~10 s of speech unrecognised live."""
     min_cluster_slots: int = 3
     """The memory must hold this many slots per speaker before a split into that many is tried."""
     prune_keep: float = 0.3
     """Share of each row's affinities kept before diffusion (the rest scaled by 0.01)."""
     cepstral_weight: float = 0.0
     """Weight of the cepstral part against the d-vector part (both unit-normalised), online.
-    Chosen on AMI from 0 / 0.5 / 1 / 2 (jointly with `wccn_reg`, `min_memory`, smoothing)."""
+    Chosen on the two-party calls from 0 / 0.5 / 1 / 2 (jointly with `wccn_reg`, `min_memory`,
+    smoothing; AMI chose 0 too)."""
     wccn_reg: float | None = 1.0
     """Within-speaker covariance normalisation of both parts (processors/diarization/wccn.py),
-    regularised by this share of the mean eigenvalue; None: off. Chosen on AMI from
-    None / 0.1 / 0.3 / 1."""
+    regularised by this share of the mean eigenvalue; None: off. Chosen on the two-party calls
+    from None / 0.1 / 0.3 / 1 (AMI chose 0.3)."""
     first_split: str = "forced"
     """Speaker-count decision before a call's first split: "forced" (split in `min_speakers` as
     soon as `min_memory` slots are in) or "eigengap" (stay one speaker until the eigengap says two;
@@ -79,8 +82,9 @@ class ClusteringConfig:
     """"spectral", or "kmeans" (directly on the normalised features; only when min = max speakers)."""
     final_cepstral_weight: float = 0.0
     """Cepstral weight of the re-clustering that relabels emitted speech (`final_clustering`).
-    Chosen on AMI (relabelled DER) from 0 / 0.5 / 0.75 / 1 / 1.5 / 2: 1 gave 53.4% pooled against
-    54.6% for the online weight 0, 53.7% held out (leave-one-clip-out)."""
+    Chosen on the two-party calls (relabelled DER, with `relabel_context` 1) from 0 / 0.5 / 0.75 /
+    1 / 1.5 / 2: 0 with context 1 gave 30.7% pooled, 32.0% leave-one-call-out, against 32.1% for
+    context 0 (AMI had chosen 1)."""
 
 
 def _unit(x: np.ndarray) -> np.ndarray:

@@ -50,7 +50,8 @@ class DiarizationConfig:
     voiceprint_threshold: float = 0.6
     smooth_slots: bool = True
     """Without look-ahead: label a slot from its features averaged with the previous slot's.
-    Chosen on AMI (as-emitted DER, with the other chosen settings: off 48.7%, on 48.9%)."""
+    Chosen on the two-party calls (bench/der_select.py --selection-set two_party, jointly with the
+    online clustering settings); AMI had preferred off (48.7% vs 48.9%)."""
     lookahead: bool = False
     """Label a slot once the next one is embedded, from the mean features of the slots before, at
     and after it (same stretch of speech): a change is placed at the right slot, for one more slot
@@ -60,9 +61,10 @@ class DiarizationConfig:
     revision_source: str = "online"
     """Online revisions of emitted labels (`SpeakerLabeler.take_revisions`): "final" (a fresh
     clustering of the memory with the end-of-call weights), "online" (the online clustering's
-    labels) or "off". Off by default: on AMI the best revision setting gained 0.2 point of pooled
-    DER within 5 s (48.5% vs 48.7%) and lost 1.5 points held out (bench/der_select.py); on 30 s
-    clips the early clusterings that revisions rely on are unstable."""
+    labels) or "off". "online" with context 1 chosen on the two-party calls (DER after revisions
+    within 5 s: 31.4% vs 32.4% off, leave-one-call-out 31.7%); AMI had rejected revisions (held
+    out 1.5 points worse; on 30 s clips early clusterings are unstable). Revisions are a separate
+    output: what is emitted is unchanged (on `sample` the revised DER is worse: 31.8% vs 25.7%)."""
     revision_min_memory: int = 0
     """No revisions before the memory holds this many slots (early clusterings are unstable)."""
     revision_every: int = 1
@@ -71,7 +73,7 @@ class DiarizationConfig:
     """Revisions label each piece from the mean of its features and of up to this many
     neighbouring slots' on each side (same continuous speech); 0: each slot by its cluster."""
     relabel_context: int = 1
-    """The same for the end-of-call relabelling (`current_segments`)."""
+    """The same for the end-of-call relabelling (`current_segments`); 1 chosen on the two-party calls."""
     revision_smoothing: bool = True
     """Revisions also give a lone one-slot flip inside continuous speech its neighbours' label."""
 
