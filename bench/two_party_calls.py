@@ -210,15 +210,11 @@ def transforms_from(stats: dict[str, np.ndarray]):
     """A replacement for `processors.diarization.wccn.transforms` using these statistics."""
     from functools import lru_cache
 
+    from processors.diarization.wccn import transforms_from_stats
+
     @lru_cache(maxsize=8)
     def transforms(reg: float):
-        mats = []
-        for part in ("d", "c"):
-            sw = stats[f"{part}_within"].astype(np.float64)
-            vals, vecs = np.linalg.eigh(sw)
-            vals = np.maximum(vals, 0) + reg * max(float(vals.mean()), 1e-12)
-            mats.append((vecs / np.sqrt(vals)) @ vecs.T)
-        return mats[0].astype(np.float32), mats[1].astype(np.float32)
+        return transforms_from_stats(stats, reg)
 
     return transforms
 

@@ -68,7 +68,12 @@ def transforms(reg: float) -> tuple[np.ndarray, np.ndarray] | None:
     """(256x256, 38x38) WCCN matrices for this regularisation; None when the statistics are absent."""
     if not STATS_PATH.exists():
         return None
-    stats = np.load(STATS_PATH)
+    return transforms_from_stats(np.load(STATS_PATH), reg)
+
+
+def transforms_from_stats(stats, reg: float) -> tuple[np.ndarray, np.ndarray]:
+    """The WCCN matrices (d-vector, cepstral) of any within-speaker statistics (`within_speaker_stats`'s keys):
+    the inverse square root of each within-speaker covariance, regularised by `reg` x its mean eigenvalue."""
     mats = []
     for part in ("d", "c"):
         sw = stats[f"{part}_within"].astype(np.float64)
