@@ -161,6 +161,13 @@ REVISION_HORIZON_S = 5.0
 """The "revised" hypothesis: each piece's label as last revised within this many seconds of its end."""
 
 
+def pooled_der(scores: list[dict]) -> float:
+    """DER pooled over clips: all their errors over all their reference speech (not a mean of rates)."""
+    tot = sum(d["total"] for d in scores)
+    err = sum(d["missed"] + d["false_alarm"] + d["confusion"] for d in scores)
+    return err / tot if tot else 0.0
+
+
 def revised_at(history, horizon: float) -> list[Segment]:
     """(time revised, start, end, label) revisions -> each piece's latest label issued no later
     than `horizon` after the piece ended (same units throughout)."""
@@ -336,9 +343,7 @@ def main(argv: list[str] | None = None) -> int:
         for prefix, get in (("", lambda r: r), ("revised_", lambda r: r["revised"]),
                             ("relabelled_", lambda r: r["relabelled"])):
             for key in ("no_collar", "collar_0.25"):
-                tot = sum(get(r)[key]["total"] for r in ami)
-                err = sum(get(r)[key]["missed"] + get(r)[key]["false_alarm"] + get(r)[key]["confusion"] for r in ami)
-                results.setdefault("_ami_pooled", {})[prefix + key] = err / tot if tot else 0.0
+                results.setdefault("_ami_pooled", {})[prefix + key] = pooled_der([get(r)[key] for r in ami])
         p = results["_ami_pooled"]
         print(f"AMI pooled DER (no collar / 0.25 s collar): as emitted {100*p['no_collar']:.1f}% / "
               f"{100*p['collar_0.25']:.1f}%; revised {100*p['revised_no_collar']:.1f}% / {100*p['revised_collar_0.25']:.1f}%; "
@@ -346,10 +351,8 @@ def main(argv: list[str] | None = None) -> int:
         two = [r for n, r in results.items() if n != "sample" and not n.startswith(("_", "demo:"))
                and r["no_collar"]["ref_speakers"] == 2]
         for prefix, get in (("", lambda r: r), ("relabelled_", lambda r: r["relabelled"])):
-            tot = sum(get(r)["no_collar"]["total"] for r in two)
-            err = sum(get(r)["no_collar"]["missed"] + get(r)["no_collar"]["false_alarm"] + get(r)["no_collar"]["confusion"]
-                      for r in two)
-            results.setdefault("_ami_two_speaker_pooled", {})[prefix + "no_collar"] = err / tot if tot else 0.0
+            results.setdefault("_ami_two_speaker_pooled", {})[prefix + "no_collar"] = pooled_der(
+                [get(r)["no_collar"] for r in two])
         q = results["_ami_two_speaker_pooled"]
         print(f"AMI clips with 2 reference speakers, pooled, no collar: as emitted {100*q['no_collar']:.1f}%, "
               f"relabelled {100*q['relabelled_no_collar']:.1f}%")
@@ -357,9 +360,7 @@ def main(argv: list[str] | None = None) -> int:
     if demo:
         for prefix, get in (("", lambda r: r), ("relabelled_", lambda r: r["relabelled"])):
             for key in ("no_collar", "collar_0.25"):
-                tot = sum(get(r)[key]["total"] for r in demo)
-                err = sum(get(r)[key]["missed"] + get(r)[key]["false_alarm"] + get(r)[key]["confusion"] for r in demo)
-                results.setdefault("_demo_pooled", {})[prefix + key] = err / tot if tot else 0.0
+                results.setdefault("_demo_pooled", {})[prefix + key] = pooled_der([get(r)[key] for r in demo])
         d = results["_demo_pooled"]
         print(f"demo calls (synthetic two-party, held out), pooled: as emitted {100*d['no_collar']:.1f}% / "
               f"{100*d['collar_0.25']:.1f}%; relabelled {100*d['relabelled_no_collar']:.1f}% / "
