@@ -95,17 +95,11 @@ def band_weighted_mel(x: np.ndarray) -> np.ndarray:
 
 def _clip_copies_melband(path: str) -> tuple[str, np.ndarray | None]:
     """The 4 copies' statistics with the band-pass applied in the mel domain only (pitch unchanged)."""
-    global _AUG, _EVAL_NOISE
-    if _AUG is None:
-        _AUG, _EVAL_NOISE = TelephoneAugmenter.from_noise_dir(None), load_noise("cafe_short", part="eval")
     from processors.emotion.features import check_audio
 
+    _load_augmenters()
     try:
-        audio = load_audio(path).samples
-        copies = [audio]
-        for v in range(2):
-            copies.append(_AUG(audio, np.random.default_rng([zlib.crc32(Path(path).name.encode()), v])))
-        copies.append(degrade_for_eval(audio, Path(path).name, _EVAL_NOISE))
+        copies = _four_copies(path)
         rows = []
         for c in copies:
             x = check_audio(c)
@@ -127,16 +121,28 @@ def build_melband_cache(out: Path = CACHE.with_name(f"{STATS_VERSION}-melband.np
     log.info("mel-band cache: %d clips in %.0f s -> %s", len(paths), time.time() - t0, out)
 
 
-def _clip_copies(path: str) -> tuple[str, np.ndarray | None]:
+def _load_augmenters() -> None:
+    """The telephone augmenter and the evaluation noise, loaded once per worker process."""
     global _AUG, _EVAL_NOISE
     if _AUG is None:
         _AUG, _EVAL_NOISE = TelephoneAugmenter.from_noise_dir(None), load_noise("cafe_short", part="eval")
+
+
+def _four_copies(path: str) -> list[np.ndarray]:
+    """A clip clean, its 2 training telephone copies (the same draws as stats_head.stats_cache /
+    train.feature_cache) and its evaluation telephone copy (call `_load_augmenters` first)."""
+    audio = load_audio(path).samples
+    copies = [audio]
+    for v in range(2):
+        copies.append(_AUG(audio, np.random.default_rng([zlib.crc32(Path(path).name.encode()), v])))
+    copies.append(degrade_for_eval(audio, Path(path).name, _EVAL_NOISE))
+    return copies
+
+
+def _clip_copies(path: str) -> tuple[str, np.ndarray | None]:
+    _load_augmenters()
     try:
-        audio = load_audio(path).samples
-        copies = [audio]
-        for v in range(2):  # the same draws as stats_head.stats_cache / train.feature_cache
-            copies.append(_AUG(audio, np.random.default_rng([zlib.crc32(Path(path).name.encode()), v])))
-        copies.append(degrade_for_eval(audio, Path(path).name, _EVAL_NOISE))
+        copies = _four_copies(path)
         raw = [utterance_stats(c) for c in copies]
         band = [utterance_stats(band_limit(c)) for c in copies]
         return path, np.stack([np.stack(raw), np.stack(band)])
