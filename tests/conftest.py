@@ -19,6 +19,23 @@ def require_data(*parts: str) -> Path:
     return path
 
 
+def sample_as_stereo():
+    """diarization/sample.flac split into two channels by its reference RTTM (speaker90 on channel 0,
+    the other speaker on channel 1): a real two-speaker stereo call (float32, shape (2, n))."""
+    import numpy as np
+
+    from processors.audio.io import load_audio
+
+    folder = require_data("diarization")
+    x = load_audio(folder / "sample.flac").samples
+    chans = np.zeros((2, len(x)), np.float32)
+    for line in (folder / "sample.rttm").read_text().splitlines():
+        _, _, _, start, dur, _, _, spk, *_ = line.split()
+        a, b = int(float(start) * 16000), int((float(start) + float(dur)) * 16000)
+        chans[0 if spk == "speaker90" else 1, a:b] = x[a:b]
+    return chans
+
+
 @pytest.fixture
 def data_dir() -> Path:
     return require_data()

@@ -9,20 +9,13 @@ from processors.audio.decode import encode_samples
 from processors.audio.io import load_audio
 from processors.frontend import FrameError, FrontEnd, FrontEndConfig, frames_from_clip
 from processors.types import AGENT, CUSTOMER, AudioFrame, CallInfo
-from tests.conftest import require_data
+from tests.conftest import require_data, sample_as_stereo
 
 
 @pytest.fixture(scope="module")
 def stereo_call() -> np.ndarray:
     """sample.flac split into two channels by its reference RTTM (each speaker on their own side)."""
-    folder = require_data("diarization")
-    x = load_audio(folder / "sample.flac").samples
-    chans = np.zeros((2, len(x)), np.float32)
-    for line in (folder / "sample.rttm").read_text().splitlines():
-        _, _, _, start, dur, _, _, spk, *_ = line.split()
-        a, b = int(float(start) * 16000), int((float(start) + float(dur)) * 16000)
-        chans[0 if spk == "speaker90" else 1, a:b] = x[a:b]
-    return chans
+    return sample_as_stereo()
 
 
 def run(call: CallInfo, frames, config: FrontEndConfig | None = None):

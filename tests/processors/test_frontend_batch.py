@@ -11,20 +11,14 @@ from processors.audio.io import load_audio
 from processors.frontend import FrameError, FrontEnd, FrontEndConfig, frames_from_clip
 from processors.frontend_batch import FrontEndBatch
 from processors.types import CallInfo
-from tests.conftest import require_data
+from tests.conftest import require_data, sample_as_stereo
 
 
 @pytest.fixture(scope="module")
 def calls():
     """Ten calls cut from real two-speaker audio: stereo (each speaker on a side, some with line
     noise, mu-law 8 kHz or PCM 16 kHz, 20-100 ms frames) and two mono ones."""
-    folder = require_data("diarization")
-    x = load_audio(folder / "sample.flac").samples
-    stereo = np.zeros((2, len(x)), np.float32)
-    for line in (folder / "sample.rttm").read_text().splitlines():
-        _, _, _, start, dur, _, _, spk, *_ = line.split()
-        a, b = int(float(start) * 16000), int((float(start) + float(dur)) * 16000)
-        stereo[0 if spk == "speaker90" else 1, a:b] = x[a:b]
+    stereo = sample_as_stereo()
     noise = load_audio(require_data("noise") / "cafe_short.flac").samples
     rng = np.random.default_rng(5)
     out = []
