@@ -16,13 +16,18 @@ _SESSIONS: dict[str, ort.InferenceSession] = {}
 _LOCK = threading.Lock()
 
 
+def single_thread_cpu_session(model: str | bytes) -> ort.InferenceSession:
+    """A new single-threaded CPU session of a model file path or serialised model bytes."""
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = 1
+    opts.inter_op_num_threads = 1
+    return ort.InferenceSession(model, opts, providers=["CPUExecutionProvider"])
+
+
 def shared_cpu_session(path: str | Path) -> ort.InferenceSession:
     key = str(path)
     with _LOCK:
         session = _SESSIONS.get(key)
         if session is None:
-            opts = ort.SessionOptions()
-            opts.intra_op_num_threads = 1
-            opts.inter_op_num_threads = 1
-            session = _SESSIONS[key] = ort.InferenceSession(key, opts, providers=["CPUExecutionProvider"])
+            session = _SESSIONS[key] = single_thread_cpu_session(key)
     return session

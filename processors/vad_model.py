@@ -163,12 +163,9 @@ def _conv_as_matrix(unfolded: np.ndarray, stride: int, t: int) -> tuple[np.ndarr
 @functools.cache
 def flat_session():
     """One shared single-threaded session of the flat graph (built once per process, ~0.1 s)."""
-    import onnxruntime as ort
+    from processors.onnx_sessions import single_thread_cpu_session
 
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = 1
-    opts.inter_op_num_threads = 1
-    return ort.InferenceSession(_flat_graph_bytes(silero_weights()), opts, providers=["CPUExecutionProvider"])
+    return single_thread_cpu_session(_flat_graph_bytes(silero_weights()))
 
 
 def silero_batch(rows: np.ndarray, state: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
